@@ -120,11 +120,19 @@ class RunContext:
     network_providers: list[NetworkProvider] = field(default_factory=list)
     current_iteration: int = -1
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def emit(self, event: Event) -> None:
         self.bus.publish(event)
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the executor to end the run after the current iterations (first reason wins)."""
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+        self.stop_requested.set()
 
     def rng_for(self, iteration: int, *salt: object) -> random.Random:
         return derive_rng(self.seed, iteration, *salt)
@@ -152,23 +160,49 @@ class RunContext:
                 while provider in lst:
                     lst.remove(provider)  # type: ignore[arg-type]
 
-    def iteration_context(self, iteration: int, worker: int = 0) -> IterationContext:
-        return IterationContext(self, iteration, self.rng_for(iteration), worker)
+    def iteration_context(
+        self, iteration: int, worker: int = 0, loop: asyncio.AbstractEventLoop | None = None
+    ) -> IterationContext:
+        return IterationContext(self, iteration, None, worker, loop)
 
 
-@dataclass(eq=False, slots=True)
 class IterationContext:
-    """One iteration of a run: its number, its seeded RNG and per-iteration records."""
+    """One iteration of a run: its number, its seeded RNG and per-iteration records.
 
-    run: RunContext
-    iteration: int
-    rng: random.Random
-    worker: int = 0
-    step: str | None = None
-    max_depths: dict[str, int] = field(default_factory=dict)
+    The RNG is derived from ``(seed, iteration)`` on first use, so iterations that make
+    no random decision pay nothing for it.
+    """
+
+    __slots__ = ("_rng", "iteration", "loop", "max_depths", "run", "step", "worker")
+
+    def __init__(
+        self,
+        run: RunContext,
+        iteration: int,
+        rng: random.Random | None = None,
+        worker: int = 0,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.run = run
+        self.iteration = iteration
+        self._rng = rng
+        self.worker = worker
+        self.loop = loop
+        self.step: str | None = None
+        self.max_depths: dict[str, int] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        r = self._rng
+        if r is None:
+            r = self._rng = self.run.rng_for(self.iteration)
+        return r
 
     def emit(self, event: Event) -> None:
         self.run.bus.publish(event)
+
+    def __repr__(self) -> str:
+        return f"<IterationContext {self.run.name!r} iteration={self.iteration}>"
 
 
 _CURRENT: ContextVar[IterationContext | None] = ContextVar("chaoskit_iteration", default=None)

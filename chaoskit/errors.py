@@ -71,12 +71,19 @@ class ScenarioFailed(ChaosKitError):
         )
 
 
-class RunInterrupted(ChaosKitError):
-    """The run was stopped by KeyboardInterrupt or SIGTERM (the report says so)."""
+class RunInterrupted(BaseException):
+    """Raised asynchronously in a worker thread when the run is interrupted.
+
+    A ``BaseException`` on purpose: ``except Exception`` in the code under test does not
+    swallow it.
+    """
 
 
-class HangDetected(ChaosKitError):
-    """Raised inside a worker that a no_infinite_loop watchdog found stuck."""
+class HangDetected(BaseException):
+    """Raised asynchronously in an iteration that a ``no_infinite_loop`` watchdog found stuck.
+
+    A ``BaseException`` on purpose: a retry loop with ``except Exception`` cannot swallow it.
+    """
 
 
 class ChaosPanic(Exception):  # noqa: N818 - the Go name, kept on purpose

@@ -64,8 +64,8 @@ class Event:
     ts: float = field(default_factory=time.time)
     iteration: int | None = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+    def __init_subclass__(cls) -> None:
+        # (no zero-argument super() here: slots=True recreates the class)
         kind = cls.__dict__.get("kind")
         if isinstance(kind, str):
             EVENT_TYPES[kind] = cls
@@ -333,6 +333,7 @@ class EventBus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._handlers: tuple[tuple[Handler, tuple[type[Event], ...] | None], ...] = ()
+        self._by_type: dict[type[Event], tuple[tuple[Handler, object], ...]] = {}
         self.published = 0
 
     def subscribe(
@@ -342,25 +343,42 @@ class EventBus:
         entry = (handler, tuple(kinds) if kinds is not None else None)
         with self._lock:
             self._handlers = (*self._handlers, entry)
+            self._by_type = {}
 
         def unsubscribe() -> None:
-            with self._lock:
-                self._handlers = tuple(h for h in self._handlers if h is not entry)
+            self._remove(entry)
 
         return unsubscribe
 
+    def _remove(self, entry: object) -> None:
+        with self._lock:
+            self._handlers = tuple(h for h in self._handlers if h is not entry)
+            self._by_type = {}
+
+    def _handlers_for(self, cls: type[Event]) -> tuple[tuple[Handler, object], ...]:
+        found = self._by_type.get(cls)
+        if found is None:
+            found = tuple(
+                (h, entry)
+                for entry in self._handlers
+                for h, kinds in (entry,)
+                if kinds is None or issubclass(cls, kinds)
+            )
+            self._by_type[cls] = found
+        return found
+
+    def wants(self, cls: type[Event]) -> bool:
+        """True if any handler would receive an event of type ``cls`` (skip building it if not)."""
+        return bool(self._handlers_for(cls))
+
     def publish(self, event: Event) -> None:
         self.published += 1
-        for entry in self._handlers:
-            handler, kinds = entry
-            if kinds is not None and not isinstance(event, kinds):
-                continue
+        for handler, entry in self._handlers_for(type(event)):
             try:
                 handler(event)
             except Exception:
                 _log.exception("event handler failed; unsubscribed", handler=repr(handler))
-                with self._lock:
-                    self._handlers = tuple(h for h in self._handlers if h is not entry)
+                self._remove(entry)
 
 
 def _json_default(obj: object) -> object:

@@ -7,6 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.events import InjectionApplied
+from chaoskit.validators.base import Configurable
 
 __all__ = ["BaseInjector", "Injector"]
 
@@ -29,12 +30,13 @@ class Injector(Protocol):
     def metrics(self) -> dict[str, Any]: ...
 
 
-class BaseInjector:
+class BaseInjector(Configurable):
     """Counts what it applied and registers itself as a context-chaos provider."""
 
     kind = "injector"
 
     def __init__(self, name: str | None = None) -> None:
+        super().__init__()
         self.name = name or self.kind
         self._counts: dict[str, int] = {}
         self._count_lock = threading.Lock()

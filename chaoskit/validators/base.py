@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.errors import ConfigError
 from chaoskit.events import Event
 
-__all__ = ["SEVERITIES", "BaseValidator", "Validator", "check_number"]
+__all__ = ["SEVERITIES", "BaseValidator", "Configurable", "Validator", "check_number"]
 
 SEVERITIES = ("critical", "warning", "info")
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -39,7 +40,7 @@ class Validator(Protocol):
 def check_number(
     value: object, what: str, *, minimum: float | None = None, integer: bool = False
 ) -> float:
-    """Validate a numeric argument at construction, raising ConfigError naming it."""
+    """Validate a numeric argument, raising ConfigError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{what} must be a number, got {type(value).__name__} {value!r}")
     if integer and not isinstance(value, int):
@@ -49,7 +50,29 @@ def check_number(
     return float(value)
 
 
-class BaseValidator:
+class Configurable:
+    """Collects argument errors at construction; ``validate_config()`` raises the first.
+
+    The scenario builder calls ``validate_config()`` at ``build()``, so a bad threshold is
+    reported there with the scenario's and the validator's names.
+    """
+
+    def __init__(self) -> None:
+        self._config_errors: list[ConfigError] = []
+
+    def _arg(self, fn: Callable[[], _T], fallback: _T) -> _T:
+        try:
+            return fn()
+        except ConfigError as exc:
+            self._config_errors.append(exc)
+            return fallback
+
+    def validate_config(self) -> None:
+        if self._config_errors:
+            raise self._config_errors[0]
+
+
+class BaseValidator(Configurable):
     """Subscribes to the event kinds in ``events`` and forwards them to ``on_event``."""
 
     kind = "validator"
@@ -57,10 +80,14 @@ class BaseValidator:
     events: tuple[type[Event], ...] = ()
 
     def __init__(self, name: str | None = None, *, severity: str | None = None) -> None:
+        super().__init__()
         self.name = name or self.kind
         sev = severity or self.default_severity
         if sev not in SEVERITIES:
-            raise ConfigError(f"severity must be one of {', '.join(SEVERITIES)}, got {sev!r}")
+            self._config_errors.append(
+                ConfigError(f"severity must be one of {', '.join(SEVERITIES)}, got {sev!r}")
+            )
+            sev = self.default_severity
         self.severity = sev
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -91,6 +118,3 @@ class BaseValidator:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
-
-def names(items: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(getattr(i, "name", repr(i)) for i in items)

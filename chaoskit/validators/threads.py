@@ -1,0 +1,143 @@
+"""Thread and task validators (Go: GoroutineLimit, GoroutineLeakValidator)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from chaoskit.context import IterationContext, RunContext
+from chaoskit.events import ResourceSample, TaskLeaked, ThreadLeaked
+from chaoskit.validators.base import BaseValidator, check_number
+
+__all__ = [
+    "NoTaskLeak",
+    "NoThreadLeak",
+    "ThreadLimit",
+    "no_task_leak",
+    "no_thread_leak",
+    "thread_limit",
+]
+
+
+def _own(thread: threading.Thread) -> bool:
+    return thread.name.startswith("chaoskit-")
+
+
+class ThreadLimit(BaseValidator):
+    """Fails an iteration after which more than ``limit`` threads are alive."""
+
+    kind = "thread_limit"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = int(self._arg(lambda: check_number(limit, "thread_limit limit", minimum=1, integer=True), 1))
+        self.peak = 0
+        self._last_sample = 0.0
+
+    def after_iteration(self, ctx: IterationContext) -> str | None:
+        n = sum(1 for t in threading.enumerate() if not _own(t))
+        if n > self.peak:
+            self.peak = n
+        now = time.monotonic()
+        if now - self._last_sample > 0.5:
+            self._last_sample = now
+            ctx.emit(ResourceSample(iteration=ctx.iteration, threads=n))
+        if n > self.limit:
+            return f"{n} threads alive, limit {self.limit}"
+        return None
+
+
+class NoThreadLeak(BaseValidator):
+    """Fails an iteration that leaves threads running which were not there before it.
+
+    Threads get ``grace`` seconds to finish after the iteration; ``tolerance`` leaked
+    threads are allowed. chaoskit's own threads (named ``chaoskit-*``) are ignored.
+    """
+
+    kind = "no_thread_leak"
+
+    def __init__(self, tolerance: int = 0, grace: float = 0.2) -> None:
+        super().__init__()
+        self.tolerance = int(self._arg(lambda: check_number(tolerance, "no_thread_leak tolerance", minimum=0, integer=True), 0))
+        self.grace = self._arg(lambda: check_number(grace, "no_thread_leak grace", minimum=0), 0.2)
+        self._before: dict[int, set[int]] = {}
+
+    def before_iteration(self, ctx: IterationContext) -> None:
+        self._before[ctx.worker] = {id(t) for t in threading.enumerate()}
+
+    def after_iteration(self, ctx: IterationContext) -> str | None:
+        before = self._before.pop(ctx.worker, set())
+        deadline = time.monotonic() + self.grace
+        while True:
+            new = [
+                t
+                for t in threading.enumerate()
+                if id(t) not in before and t.is_alive() and not _own(t)
+            ]
+            if len(new) <= self.tolerance or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        if len(new) <= self.tolerance:
+            return None
+        names = tuple(sorted(t.name for t in new))
+        ctx.emit(ThreadLeaked(iteration=ctx.iteration, count=len(new), names=names))
+        # the leaked threads are now the baseline: report each leak once
+        return f"{len(new)} thread(s) leaked: {', '.join(names[:5])}"
+
+
+class NoTaskLeak(BaseValidator):
+    """Fails an iteration that leaves asyncio tasks pending on the executor's loop.
+
+    Leaked tasks are cancelled after being reported so they do not pile up.
+    """
+
+    kind = "no_task_leak"
+
+    def __init__(self, tolerance: int = 0, cancel: bool = True) -> None:
+        super().__init__()
+        self.tolerance = int(self._arg(lambda: check_number(tolerance, "no_task_leak tolerance", minimum=0, integer=True), 0))
+        self.cancel = cancel
+        self._before: dict[int, set[int]] = {}
+
+    def before_iteration(self, ctx: IterationContext) -> None:
+        loop = ctx.loop
+        self._before[ctx.worker] = (
+            {id(t) for t in asyncio.all_tasks(loop)} if loop is not None and not loop.is_closed() else set()
+        )
+
+    def after_iteration(self, ctx: IterationContext) -> str | None:
+        loop = ctx.loop
+        before = self._before.pop(ctx.worker, set())
+        if loop is None or loop.is_closed():
+            return None
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done() and id(t) not in before]
+        if len(pending) <= self.tolerance:
+            return None
+        names = tuple(sorted(t.get_name() for t in pending))
+        ctx.emit(TaskLeaked(iteration=ctx.iteration, count=len(pending), names=names))
+        if self.cancel:
+            for t in pending:
+                t.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        coro_names = sorted({getattr(t.get_coro(), "__qualname__", "?") for t in pending})
+        return f"{len(pending)} asyncio task(s) leaked: {', '.join(coro_names[:5])}"
+
+    def start(self, run: RunContext) -> None:
+        super().start(run)
+        self._before.clear()
+
+
+def thread_limit(limit: int) -> ThreadLimit:
+    """At most ``limit`` threads alive after each iteration (Go: GoroutineLimit)."""
+    return ThreadLimit(limit)
+
+
+def no_thread_leak(tolerance: int = 0, grace: float = 0.2) -> NoThreadLeak:
+    """No thread started by an iteration may outlive it (after ``grace`` seconds)."""
+    return NoThreadLeak(tolerance, grace)
+
+
+def no_task_leak(tolerance: int = 0, cancel: bool = True) -> NoTaskLeak:
+    """No asyncio task started by an iteration may still be pending when it ends."""
+    return NoTaskLeak(tolerance, cancel)
