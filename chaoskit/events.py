@@ -92,6 +92,8 @@ class RunStarted(Event):
     validators: tuple[str, ...] = ()
     severities: dict[str, str] = field(default_factory=dict)
     chaoskit_version: str = ""
+    # the verdict thresholds (Thresholds.to_dict()), so `chaoskit report` judges alike
+    thresholds: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -291,7 +293,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         for k, v in data.items()
         if k in names
     }
-    return cls(**kwargs)
+    return cls(**kwargs)  # type: ignore[arg-type]
 
 
 def read_events(path: str | Path) -> Iterator[Event]:
@@ -413,7 +415,7 @@ class JsonlRecorder:
             if self._fh.closed:
                 return
             self._fh.write(line + "\n")
-            if isinstance(event, (IterationFinished, RunFinished, LoopDetected)):
+            if isinstance(event, (RunStarted, IterationFinished, RunFinished, LoopDetected)):
                 self._fh.flush()
 
     def flush(self) -> None:

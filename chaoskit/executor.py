@@ -74,7 +74,7 @@ def make_logger(
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     return structlog.wrap_logger(
-        structlog.PrintLogger(stream or sys.stderr),
+        structlog.PrintLogger(stream or sys.stderr),  # type: ignore[arg-type]
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -208,7 +208,7 @@ class Executor:
                         reason=reason,
                     )
                 )
-        report = builder.build()
+        report: Report = builder.build()
         if on_report is not None:
             on_report(report)
         log = self.log.info if report.passed else self.log.warning
@@ -268,6 +268,9 @@ class Executor:
             validators=tuple(c.name for c in scenario.checks),
             severities=scenario.severities(),
             chaoskit_version=__version__,
+            thresholds=_thresholds_record(
+                scenario.thresholds if scenario.thresholds is not None else self.thresholds
+            ),
         )
 
     def _start_validators(
@@ -576,3 +579,11 @@ def run(scenario: Scenario, **executor_options: Any) -> Report:
         raise ScenarioFailed(report)
     return report
 
+
+def _thresholds_record(thresholds: Any) -> dict[str, Any] | None:
+    """The thresholds as recorded in RunStarted, so `chaoskit report` judges alike."""
+    if thresholds is None:
+        return None
+    from chaoskit.thresholds import preset
+
+    return preset(thresholds).to_dict()

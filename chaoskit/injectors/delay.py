@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from chaoskit.context import IterationContext
+from chaoskit.context import IterationContext, RunContext
 from chaoskit.errors import ConfigError
 from chaoskit.injectors.base import BaseInjector
 from chaoskit.units import parse_duration
@@ -66,9 +66,9 @@ class IntervalDelay(BaseInjector):
         self._lock = threading.Lock()
         self._next = 0.0
 
-    def start(self, ctx: object) -> None:  # type: ignore[override]
+    def start(self, ctx: RunContext) -> None:
         self._next = time.monotonic() + self.interval
-        super().start(ctx)  # type: ignore[arg-type]
+        super().start(ctx)
 
     def delay_for(self, ctx: IterationContext) -> float | None:
         now = time.monotonic()

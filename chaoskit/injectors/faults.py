@@ -57,8 +57,9 @@ class ErrorProbability(BaseInjector):
         if isinstance(err, BaseException):
             return err
         if isinstance(err, type):
-            return err(self.message)
-        made = err()
+            exc: BaseException = err(self.message)
+            return exc
+        made: object = err()
         if not isinstance(made, BaseException):
             return ChaosError(f"error factory returned {made!r}, not an exception")
         return made

@@ -9,7 +9,7 @@ from chaoskit.context import IterationContext, RunContext
 from chaoskit.errors import ConfigError
 from chaoskit.events import Event
 
-__all__ = ["SEVERITIES", "BaseValidator", "Configurable", "Validator", "check_number"]
+__all__ = ["SEVERITIES", "BaseValidator", "Configurable", "Validator", "check_int", "check_number"]
 
 SEVERITIES = ("critical", "warning", "info")
 _T = TypeVar("_T")
@@ -48,6 +48,15 @@ def check_number(
     if minimum is not None and value < minimum:
         raise ConfigError(f"{what} must be >= {minimum}, got {value!r}")
     return float(value)
+
+
+def check_int(value: object, what: str, *, minimum: int | None = None) -> int:
+    """Validate an integer argument, raising ConfigError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{what} must be >= {minimum}, got {value!r}")
+    return value
 
 
 class Configurable:

@@ -6,7 +6,7 @@ import threading
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.events import Event, ExceptionRaised, InjectionApplied, PanicRecorded, StepFinished
-from chaoskit.validators.base import BaseValidator, check_number
+from chaoskit.validators.base import BaseValidator, check_int, check_number
 
 __all__ = ["PanicRecovery", "panic_recovery"]
 
@@ -28,9 +28,7 @@ class PanicRecovery(BaseValidator):
 
     def __init__(self, max_unrecovered: int = 0) -> None:
         super().__init__()
-        self.max_unrecovered = int(
-            self._arg(lambda: check_number(max_unrecovered, "panic_recovery max_unrecovered", minimum=0, integer=True), 0)
-        )
+        self.max_unrecovered = self._arg(lambda: check_int(max_unrecovered, "panic_recovery max_unrecovered", minimum=0), 0)
         self._lock = threading.Lock()
         self.injected = 0
         self.recovered = 0

@@ -8,7 +8,7 @@ import time
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.events import ResourceSample, TaskLeaked, ThreadLeaked
-from chaoskit.validators.base import BaseValidator, check_number
+from chaoskit.validators.base import BaseValidator, check_int, check_number
 
 __all__ = [
     "NoTaskLeak",
@@ -31,7 +31,7 @@ class ThreadLimit(BaseValidator):
 
     def __init__(self, limit: int) -> None:
         super().__init__()
-        self.limit = int(self._arg(lambda: check_number(limit, "thread_limit limit", minimum=1, integer=True), 1))
+        self.limit = self._arg(lambda: check_int(limit, "thread_limit limit", minimum=1), 1)
         self.peak = 0
         self._last_sample = 0.0
 
@@ -59,7 +59,7 @@ class NoThreadLeak(BaseValidator):
 
     def __init__(self, tolerance: int = 0, grace: float = 0.2) -> None:
         super().__init__()
-        self.tolerance = int(self._arg(lambda: check_number(tolerance, "no_thread_leak tolerance", minimum=0, integer=True), 0))
+        self.tolerance = self._arg(lambda: check_int(tolerance, "no_thread_leak tolerance", minimum=0), 0)
         self.grace = self._arg(lambda: check_number(grace, "no_thread_leak grace", minimum=0), 0.2)
         self._before: dict[int, set[int]] = {}
 
@@ -96,7 +96,7 @@ class NoTaskLeak(BaseValidator):
 
     def __init__(self, tolerance: int = 0, cancel: bool = True) -> None:
         super().__init__()
-        self.tolerance = int(self._arg(lambda: check_number(tolerance, "no_task_leak tolerance", minimum=0, integer=True), 0))
+        self.tolerance = self._arg(lambda: check_int(tolerance, "no_task_leak tolerance", minimum=0), 0)
         self.cancel = cancel
         self._before: dict[int, set[int]] = {}
 
