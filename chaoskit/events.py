@@ -6,7 +6,9 @@ recursion depths, leaks, resource samples and validator verdicts. Validators sub
 it, the report is a fold over it, and :class:`JsonlRecorder` writes it as JSON Lines so a
 crashed run still leaves its history (and ``chaoskit report`` can rebuild any report).
 
-Events are frozen dataclasses; ``kind`` names the type on the wire.
+Events are slotted dataclasses, treated as immutable once published (they are not
+``frozen=True`` only because a frozen dataclass costs twice as much to build, and the
+executor builds several per iteration); ``kind`` names the type on the wire.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ _log = structlog.get_logger("chaoskit.events")
 EVENT_TYPES: dict[str, type[Event]] = {}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class Event:
     """Base of every event. ``ts`` is wall-clock seconds (``time.time()``)."""
 
@@ -80,7 +82,7 @@ class Event:
 # --- run and iteration lifecycle -------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class RunStarted(Event):
     kind: ClassVar[str] = "run.started"
     scenario: str
@@ -96,7 +98,7 @@ class RunStarted(Event):
     thresholds: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run.finished"
     scenario: str
@@ -105,13 +107,13 @@ class RunFinished(Event):
     reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class IterationStarted(Event):
     kind: ClassVar[str] = "iteration.started"
     worker: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class IterationFinished(Event):
     kind: ClassVar[str] = "iteration.finished"
     worker: int = 0
@@ -123,13 +125,13 @@ class IterationFinished(Event):
     violations: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class StepStarted(Event):
     kind: ClassVar[str] = "step.started"
     step: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class StepFinished(Event):
     kind: ClassVar[str] = "step.finished"
     step: str
@@ -142,20 +144,20 @@ class StepFinished(Event):
 # --- what injectors and failpoints did -------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class InjectorStarted(Event):
     kind: ClassVar[str] = "injector.started"
     injector: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class InjectorStopped(Event):
     kind: ClassVar[str] = "injector.stopped"
     injector: str
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class InjectionApplied(Event):
     """One fault applied: ``action`` is delay, panic, error, cpu_stress, toxic, ..."""
 
@@ -166,13 +168,13 @@ class InjectionApplied(Event):
     detail: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class FailpointHit(Event):
     kind: ClassVar[str] = "failpoint.hit"
     name: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class FailpointFired(Event):
     kind: ClassVar[str] = "failpoint.fired"
     name: str
@@ -183,7 +185,7 @@ class FailpointFired(Event):
 # --- what the code under test did ------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class ExceptionRaised(Event):
     """An exception seen by the probe inside a scope; ``handled`` once known."""
 
@@ -195,7 +197,7 @@ class ExceptionRaised(Event):
     injected: bool = False
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class PanicRecorded(Event):
     """``record_panic(exc)``: code under test caught (recovered from) an exception."""
 
@@ -206,7 +208,7 @@ class PanicRecorded(Event):
     injected: bool = False
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class RecursionDepth(Event):
     """A new maximum recursion depth for ``function`` in this iteration."""
 
@@ -216,21 +218,21 @@ class RecursionDepth(Event):
     source: str = "record"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class ThreadLeaked(Event):
     kind: ClassVar[str] = "thread.leaked"
     count: int
     names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class TaskLeaked(Event):
     kind: ClassVar[str] = "task.leaked"
     count: int
     names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class ResourceSample(Event):
     kind: ClassVar[str] = "resource.sample"
     rss: int | None = None
@@ -238,7 +240,7 @@ class ResourceSample(Event):
     tasks: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class LoopDetected(Event):
     """A hang: the iteration ran past the watchdog's limit."""
 
@@ -251,7 +253,7 @@ class LoopDetected(Event):
     loop_iterations: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class ValidatorVerdict(Event):
     """A validator's judgement; ``iteration`` is None for the end-of-run verdict."""
 

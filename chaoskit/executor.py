@@ -241,7 +241,7 @@ class Executor:
     def _attach_outputs(
         self, stack: contextlib.ExitStack, bus: EventBus, scenario: Scenario, builder: Any
     ) -> None:
-        stack.callback(bus.subscribe(builder.on_event))
+        stack.callback(bus.subscribe(builder.on_event, getattr(builder, "event_kinds", None)))
         if self.events_path is not None:
             recorder = JsonlRecorder(self.events_path).attach(bus)
             stack.callback(recorder.close)

@@ -24,6 +24,11 @@ def _own(thread: threading.Thread) -> bool:
     return thread.name.startswith("chaoskit-")
 
 
+def _user_threads() -> int:
+    """Threads alive, not counting chaoskit's own (workers, watchdog, samplers)."""
+    return sum(1 for t in threading.enumerate() if not _own(t))
+
+
 class ThreadLimit(BaseValidator):
     """Fails an iteration after which more than ``limit`` threads are alive."""
 
@@ -36,15 +41,17 @@ class ThreadLimit(BaseValidator):
         self._last_sample = 0.0
 
     def after_iteration(self, ctx: IterationContext) -> str | None:
-        n = sum(1 for t in threading.enumerate() if not _own(t))
+        n = threading.active_count()  # cheap; chaoskit's own threads are only excluded below
         if n > self.peak:
             self.peak = n
         now = time.monotonic()
         if now - self._last_sample > 0.5:
             self._last_sample = now
-            ctx.emit(ResourceSample(iteration=ctx.iteration, threads=n))
+            ctx.emit(ResourceSample(iteration=ctx.iteration, threads=_user_threads()))
         if n > self.limit:
-            return f"{n} threads alive, limit {self.limit}"
+            n = _user_threads()
+            if n > self.limit:
+                return f"{n} threads alive, limit {self.limit}"
         return None
 
 
