@@ -92,6 +92,10 @@ class EchoServer:
 
     def close(self) -> None:
         self._stop.set()
+        try:  # wakes the thread blocked in accept() (closing alone does not on Linux)
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
         with self._lock:
             for conn in self._conns:
