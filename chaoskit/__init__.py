@@ -104,3 +104,17 @@ def __getattr__(name: str) -> Any:
     value = module if spec[1] is None else getattr(module, spec[1])
     globals()[name] = value
     return value
+
+
+def _read_failpoint_environment() -> None:
+    """Apply ``CHAOSKIT_FAILPOINTS*`` at ``import chaoskit`` (only when one is set)."""
+    import os
+
+    if any(
+        os.environ.get(key)
+        for key in ("CHAOSKIT_FAILPOINTS", "CHAOSKIT_FAILPOINTS_FILE", "CHAOSKIT_FAILPOINTS_HTTP")
+    ):
+        importlib.import_module("chaoskit.failpoints")
+
+
+_read_failpoint_environment()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import enum
 import inspect
 import logging
@@ -258,6 +259,8 @@ class Executor:
     def _run_started(self, scenario: Scenario, seed: int) -> RunStarted:
         from chaoskit import __version__
 
+        thresholds = scenario.thresholds if scenario.thresholds is not None else self.thresholds
+
         return RunStarted(
             scenario=scenario.name,
             seed=seed,
@@ -266,11 +269,9 @@ class Executor:
             run_for=scenario.run_for,
             injectors=tuple(i.name for i in scenario.injectors),
             validators=tuple(c.name for c in scenario.checks),
-            severities=scenario.severities(),
+            severities=_severities(scenario, thresholds),
             chaoskit_version=__version__,
-            thresholds=_thresholds_record(
-                scenario.thresholds if scenario.thresholds is not None else self.thresholds
-            ),
+            thresholds=_thresholds_record(thresholds),
         )
 
     def _start_validators(
@@ -356,8 +357,10 @@ class Executor:
     def _supervise(self, state: _RunState, main_loop: _LazyLoop) -> str | None:
         workers = [
             threading.Thread(
-                target=self._worker,
-                args=(state, n, main_loop if n == 0 else _LazyLoop()),
+                # each worker runs in a copy of the caller's context, so context-scoped
+                # settings (a test's failpoint scope) reach the steps
+                target=contextvars.copy_context().run,
+                args=(self._worker, state, n, main_loop if n == 0 else _LazyLoop()),
                 name=f"chaoskit-worker-{n}",
                 daemon=True,
             )
@@ -578,6 +581,16 @@ def run(scenario: Scenario, **executor_options: Any) -> Report:
     if not report.passed:
         raise ScenarioFailed(report)
     return report
+
+
+def _severities(scenario: Scenario, thresholds: Any) -> dict[str, str]:
+    """Each check's severity for the report: the user's choice, else the thresholds' lists
+    (by check name or validator kind), else the validator's default."""
+    from chaoskit.thresholds import DEFAULT, preset
+
+    return (preset(thresholds) if thresholds is not None else DEFAULT).resolve_checks(
+        scenario.checks
+    )
 
 
 def _thresholds_record(thresholds: Any) -> dict[str, Any] | None:

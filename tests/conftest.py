@@ -5,3 +5,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("CHAOSKIT_SEED", "12345")
+
+# pytester drives the pytest plugin's own tests (must be declared in the top conftest).
+pytest_plugins = ["pytester"]

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.events import (
     Event,
@@ -20,7 +23,6 @@ from chaoskit.events import (
     FailpointHit,
     InjectionApplied,
     IterationFinished,
-    IterationStarted,
     LoopDetected,
     PanicRecorded,
     RecursionDepth,
@@ -31,6 +33,11 @@ from chaoskit.events import (
     ThreadLeaked,
     ValidatorVerdict,
 )
+from chaoskit.report.verdict import ErrorPattern, PatternCounter
+from chaoskit.thresholds import DEFAULT, Thresholds, Verdict, preset
+
+if TYPE_CHECKING:
+    from chaoskit.report.verdict import Evaluation
 
 __all__ = [
     "Durations",
@@ -104,7 +111,7 @@ class ValidatorResult:
     messages: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IterationRecord:
     iteration: int
     started: float
@@ -141,25 +148,79 @@ class Report:
     interrupted: bool = False
     interrupt_reason: str | None = None
     iteration_log: list[IterationRecord] = field(default_factory=list)
+    # True when the run had more iterations than ReportBuilder.max_iteration_log per outcome
+    # and iteration_log holds a uniform sample of them
+    iteration_log_sampled: bool = False
     chaoskit_version: str = ""
+    thresholds: Thresholds = DEFAULT
+    # where the thresholds came from: "default", "given" (to the builder) or "recorded"
+    thresholds_source: str = "default"
+    # failed iterations per injected fault active in them ("injector:action",
+    # "failpoint:name"; "(none)" when nothing was injected in the failed iteration)
+    failures_by_fault: dict[str, int] = field(default_factory=dict)
+    # failed iterations per error type ("validator" when only validators failed it); complete
+    # even when ``failures`` keeps only the first ReportBuilder.max_failures
+    failures_by_type: dict[str, int] = field(default_factory=dict)
+    # every failed iteration folded into patterns, most frequent first (at most 50)
+    error_patterns: list[ErrorPattern] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float:
         return self.successes / self.iterations if self.iterations else 0.0
 
     @property
+    def failures_truncated(self) -> bool:
+        """True when ``failures`` holds only the first failed iterations of a long run."""
+        return len(self.failures) < self.failed_iterations
+
+    @property
     def failed_iterations(self) -> int:
         return self.iterations - self.successes
 
+    def evaluate(self) -> Evaluation:
+        """The verdict under :attr:`thresholds`, with the reasons for it."""
+        from chaoskit.report.verdict import evaluate
+
+        return evaluate(self)
+
+    @property
+    def verdict(self) -> Verdict:
+        """PASS, UNSTABLE or FAIL under :attr:`thresholds` (see :mod:`chaoskit.thresholds`)."""
+        return self.evaluate().verdict
+
+    @property
+    def verdict_reasons(self) -> tuple[str, ...]:
+        return self.evaluate().reasons
+
     @property
     def passed(self) -> bool:
-        """No failed iteration, every validator passed, and the run was not interrupted."""
-        return (
-            not self.failures
-            and self.iterations > 0
-            and all(v.passed for v in self.verdicts.values())
-            and not self.interrupted
-        )
+        """The verdict is not FAIL (UNSTABLE passes; ``--unstable-fails`` makes CI stricter)."""
+        return self.verdict is not Verdict.FAIL
+
+    def exit_code(self, *, unstable_fails: bool = False) -> int:
+        from chaoskit.thresholds import exit_code
+
+        return exit_code(self.verdict, unstable_fails=unstable_fails)
+
+    def violations(self, severity: str | None = None) -> list[ValidatorResult]:
+        """Violated validators (of one severity if given), most severe, then most frequent, first."""
+        found = [
+            v
+            for v in self.verdicts.values()
+            if not v.passed and (severity is None or v.severity == severity)
+        ]
+        rank = {"critical": 0, "warning": 1, "info": 2}
+        return sorted(found, key=lambda v: (rank.get(v.severity, 3), -v.violations, v.name))
+
+    def top_errors(self, n: int = 5) -> list[ErrorPattern]:
+        """The ``n`` most frequent error patterns, numbers folded (``timeout after N ms``)."""
+        from chaoskit.report.verdict import top_errors
+
+        return top_errors(self, n)
+
+    def with_thresholds(self, thresholds: Thresholds | str) -> Report:
+        """A copy judged under other thresholds (a :class:`Thresholds` or a preset name)."""
+        return dataclasses.replace(self, thresholds=preset(thresholds))
 
     # exporters (one module per format under chaoskit/report/)
     def to_dict(self) -> dict[str, Any]:
@@ -177,12 +238,30 @@ class Report:
 
         return TextReport(self).render()
 
+    def to_junit_xml(self) -> str:
+        from chaoskit.report.junit import JUnitReport
+
+        return JUnitReport(self).render()
+
+    def to_html(self) -> str:
+        from chaoskit.report.html import HtmlReport
+
+        return HtmlReport(self).render()
+
+    def write(self, path: str | Path, fmt: str | None = None) -> Path:
+        """Write the report to ``path``; the format comes from ``fmt`` or the suffix."""
+        from chaoskit.report.formats import write_report
+
+        return write_report(self, path, fmt)
+
     def __str__(self) -> str:
         return self.to_text()
 
     @classmethod
-    def from_events(cls, events: Iterable[Event]) -> Report:
-        builder = ReportBuilder()
+    def from_events(
+        cls, events: Iterable[Event], thresholds: Thresholds | str | None = None
+    ) -> Report:
+        builder = ReportBuilder(thresholds=thresholds)
         for ev in events:
             builder.on_event(ev)
         return builder.build()
@@ -191,15 +270,37 @@ class Report:
 class ReportBuilder:
     """Folds events into a :class:`Report` (live on a bus, or from a recorded log)."""
 
-    def __init__(self) -> None:
-        self._report = Report()
-        self._started: dict[int, float] = {}
+    # The kinds folded here (step events and IterationStarted are not needed: leaving them
+    # out lets the executor skip building them when nothing else listens).
+    event_kinds: tuple[type[Event], ...] = (
+        IterationFinished, InjectionApplied, FailpointHit, FailpointFired, ValidatorVerdict,
+        RecursionDepth, ExceptionRaised, PanicRecorded, ThreadLeaked, TaskLeaked, ResourceSample,
+        LoopDetected, RunStarted, RunFinished,
+    )  # fmt: skip
+
+    max_iteration_log = 100_000
+    max_failures = 10_000
+
+    def __init__(self, thresholds: Thresholds | str | None = None) -> None:
+        """``thresholds``: these, else the ones recorded in the run, else DEFAULT."""
+        self._thresholds = preset(thresholds) if thresholds is not None else None
+        self._report = Report(
+            thresholds=self._thresholds or DEFAULT,
+            thresholds_source="default" if self._thresholds is None else "given",
+        )
+        self._declared: set[str] = set()
+        self._faults: dict[int, set[str]] = {}
+        self._ok_log: list[IterationRecord] = []
+        self._failed_log: list[IterationRecord] = []
+        self._log_seen = {True: 0, False: 0}
+        self._sampler = random.Random(0)
+        self._patterns = PatternCounter()
         self._durations: list[float] = []
         self._exc_counter: Counter[str] = Counter()
         self._unsubscribe: Any = None
 
     def attach(self, bus: EventBus) -> ReportBuilder:
-        self._unsubscribe = bus.subscribe(self.on_event)
+        self._unsubscribe = bus.subscribe(self.on_event, self.event_kinds)
         return self
 
     def detach(self) -> None:
@@ -207,40 +308,48 @@ class ReportBuilder:
             self._unsubscribe()
             self._unsubscribe = None
 
-    def on_event(self, ev: Event) -> None:  # noqa: C901 - one branch per event type
+    def on_event(self, ev: Event) -> None:
         r = self._report
-        if isinstance(ev, IterationStarted):
-            if ev.iteration is not None:
-                self._started[ev.iteration] = ev.ts
-        elif isinstance(ev, IterationFinished):
+        if isinstance(ev, IterationFinished):
             it = ev.iteration if ev.iteration is not None else r.iterations
             r.iterations += 1
             self._durations.append(ev.duration)
-            started = self._started.pop(it, ev.ts - ev.duration)
-            r.iteration_log.append(
+            # (from the finish event alone: IterationStarted is not folded, see event_kinds)
+            started = ev.ts - ev.duration
+            self._log_iteration(
                 IterationRecord(it, started, ev.duration, ev.ok, ev.worker, ev.error_type)
             )
+            faults = self._faults.pop(it, None)
             if ev.ok:
                 r.successes += 1
             else:
-                r.failures.append(
-                    Failure(
-                        iteration=it,
-                        step=ev.step,
-                        error=ev.error or "",
-                        error_type=ev.error_type,
-                        violations=ev.violations,
-                    )
+                for fault in sorted(faults or {"(none)"}):
+                    r.failures_by_fault[fault] = r.failures_by_fault.get(fault, 0) + 1
+                kind = ev.error_type or ("validator" if ev.step is None else "error")
+                r.failures_by_type[kind] = r.failures_by_type.get(kind, 0) + 1
+                failure = Failure(
+                    iteration=it,
+                    step=ev.step,
+                    error=ev.error or "",
+                    error_type=ev.error_type,
+                    violations=ev.violations,
                 )
+                self._patterns.add(failure)
+                if len(r.failures) < self.max_failures:
+                    r.failures.append(failure)
         elif isinstance(ev, InjectionApplied):
             per = r.injections.setdefault(ev.injector, {})
             per[ev.action] = per.get(ev.action, 0) + 1
+            if ev.iteration is not None:
+                self._faults.setdefault(ev.iteration, set()).add(f"{ev.injector}:{ev.action}")
         elif isinstance(ev, FailpointHit):
             fp = r.failpoints.setdefault(ev.name, {"hits": 0, "fired": 0})
             fp["hits"] += 1
         elif isinstance(ev, FailpointFired):
             fp = r.failpoints.setdefault(ev.name, {"hits": 0, "fired": 0})
             fp["fired"] += 1
+            if ev.iteration is not None:
+                self._faults.setdefault(ev.iteration, set()).add(f"failpoint:{ev.name}")
         elif isinstance(ev, ValidatorVerdict):
             self._verdict(ev)
         elif isinstance(ev, RecursionDepth):
@@ -278,10 +387,16 @@ class ReportBuilder:
             r.workers = ev.workers
             r.started_at = ev.ts
             r.chaoskit_version = ev.chaoskit_version
+            recorded = getattr(ev, "thresholds", None)
+            if self._thresholds is None and isinstance(recorded, dict) and recorded:
+                r.thresholds = Thresholds.from_dict(recorded, source="run.started event")
+                r.thresholds_source = "recorded"
             for name in ev.validators:
-                r.verdicts.setdefault(
-                    name, ValidatorResult(name=name, severity=ev.severities.get(name, "critical"))
-                )
+                recorded_sev = ev.severities.get(name, "critical")
+                sev = r.thresholds.listed(name) or recorded_sev
+                self._declared.add(name)
+                res = r.verdicts.setdefault(name, ValidatorResult(name=name))
+                res.severity = sev
         elif isinstance(ev, RunFinished):
             r.finished_at = ev.ts
             r.duration = ev.duration
@@ -289,10 +404,10 @@ class ReportBuilder:
             r.interrupt_reason = ev.reason
 
     def _verdict(self, ev: ValidatorVerdict) -> None:
-        res = self._report.verdicts.setdefault(
-            ev.validator, ValidatorResult(name=ev.validator, severity=ev.severity)
-        )
-        res.severity = ev.severity
+        res = self._report.verdicts.get(ev.validator)
+        if res is None:
+            sev = self._report.thresholds.listed(ev.validator) or ev.severity
+            res = self._report.verdicts[ev.validator] = ValidatorResult(ev.validator, severity=sev)
         if ev.passed:
             return
         res.passed = False
@@ -308,10 +423,25 @@ class ReportBuilder:
             if len(res.messages) < 20 and ev.message not in res.messages:
                 res.messages.append(ev.message)
 
+    def _log_iteration(self, rec: IterationRecord) -> None:
+        """Keep every record up to ``max_iteration_log`` per outcome, then a uniform sample
+        (a deterministic reservoir), so day-long runs do not grow without bound."""
+        log = self._ok_log if rec.ok else self._failed_log
+        seen = self._log_seen[rec.ok] = self._log_seen[rec.ok] + 1
+        if len(log) < self.max_iteration_log:
+            log.append(rec)
+            return
+        self._report.iteration_log_sampled = True
+        slot = self._sampler.randrange(seen)
+        if slot < self.max_iteration_log:
+            log[slot] = rec
+
     def build(self) -> Report:
         r = self._report
+        r.iteration_log = self._ok_log + self._failed_log
         r.durations = Durations.of(self._durations)
         r.exceptions = dict(self._exc_counter)
         r.iteration_log.sort(key=lambda rec: rec.iteration)
         r.failures.sort(key=lambda f: f.iteration)
+        r.error_patterns = self._patterns.top(50)
         return r

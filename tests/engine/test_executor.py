@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -227,13 +228,15 @@ def test_keyboard_interrupt_ends_the_run_with_an_interrupted_report() -> None:
         def stop(self, ctx: ck.RunContext) -> None:
             stopped.append("stop")
 
+    t0 = time.monotonic()
     report = ck.Executor().run(
-        ck.scenario("ki").step("s", step).inject("t", Tracking()).run_for(30).build()
+        ck.scenario("ki").step("s", step).inject("t", Tracking()).run_for(60).build()
     )
+    assert time.monotonic() - t0 < 30, "the interrupt ended the run early"
     assert report.interrupted and report.interrupt_reason == "KeyboardInterrupt"
     assert not report.passed
     assert stopped == ["stop"]
-    assert 5 <= report.iterations < 1000
+    assert report.iterations >= 5
 
 
 def test_executor_rejects_unbuilt_scenarios_and_bad_policies() -> None:

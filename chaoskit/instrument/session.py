@@ -1,0 +1,248 @@
+"""One instrumented run: apply the settings, propagate them, summarise at exit.
+
+:class:`Session` is what ``python -m chaoskit.instrument`` drives: ``start()`` applies every
+failpoint and patch (``__main__`` targets are armed in the program's code by
+:meth:`transform`), seeds the RNG, enters the probe, sets up child-process propagation and
+registers the exit handler that prints the summary, writes the report and enforces
+``--strict``. ``stop()`` undoes everything it installed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+from chaoskit.instrument.config import Settings
+
+__all__ = ["BOOTSTRAP_DIR", "ENV_CONFIG", "ENV_GUARD", "STRICT_EXIT_CODE", "Session"]
+
+
+def _log_exception(message: str) -> None:
+    import logging
+
+    logging.getLogger("chaoskit.instrument").exception(message)
+
+
+BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "bootstrap")
+ENV_CONFIG = "CHAOSKIT_INSTRUMENT"  # JSON settings for instrumented children
+ENV_GUARD = "CHAOSKIT_INSTRUMENT_PID"  # the pid that already activated (idempotence)
+STRICT_EXIT_CODE = 2
+
+
+class Session:
+    def __init__(self, settings: Settings, program: str) -> None:
+        self.settings = settings
+        self.program = program
+        self.entries = [(name, terms) for name, terms, _ in settings.entries]
+        self.main_targets = {n: t for n, t in self.entries if n.startswith("__main__:")}
+        self.main_status: dict[str, str] = {}
+        self.exit_code: int | None = None
+        self.seed = 0
+        self._stack = contextlib.ExitStack()
+        self._stats_dir: Path | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._probe: Any = None
+        self._finished = False
+        self.notes: list[str] = []
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Apply everything (raises ConfigError before changing anything it cannot apply)."""
+        from chaoskit import rng
+
+        if self.settings.seed is not None:
+            rng.reseed_global(self.settings.seed)
+        self.seed = rng.global_seed()
+        # The merged entries replace CHAOSKIT_FAILPOINTS: keep the failpoints package from
+        # applying the user's variable a second time when it is imported.
+        self._set_env("CHAOSKIT_FAILPOINTS", None)
+        # Strictness is enforced here (exit 2, targets included), not by the failpoints
+        # package's own exit-time check.
+        self._set_env("CHAOSKIT_STRICT", None)
+        if self.entries:
+            # Imported now, it reads the environment without our entries (applied below);
+            # imported after _propagate, it would apply them a second time. (If
+            # ``import chaoskit`` already imported it, _apply_entries skips duplicates.)
+            import chaoskit.failpoints  # noqa: F401
+        try:
+            # Redirects and the environment first: the patches may hit what they use.
+            via = [self._start_redirect(spec) for spec in self.settings.redirects]
+            if self.settings.propagate:
+                self._propagate([v for v in via if v is not None])
+            if self.entries:
+                self._apply_entries()
+            if self.settings.probes:
+                self._start_probe()
+        except BaseException:
+            self.stop()
+            raise
+        atexit.register(self.finish)
+
+    def _set_env(self, key: str, value: str | None) -> None:
+        if key not in self._saved_env:
+            self._saved_env[key] = os.environ.get(key)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+    def _apply_entries(self) -> None:
+        from chaoskit.failpoints import registry
+        from chaoskit.hooks.patcher import active_patches, patch_on_import
+
+        # ``import chaoskit`` may already have applied CHAOSKIT_FAILPOINTS: don't stack the
+        # same patch twice.
+        live = {(h.target, h.terms) for h in active_patches()}
+        for name, terms in self.entries:
+            if name in self.main_targets:
+                registry.enable(name, terms, scope=registry.ROOT)
+                self._stack.callback(registry.disable, name, scope=registry.ROOT)
+            elif ":" in name:
+                if (name, terms) in live:
+                    continue
+                handle = patch_on_import(name, terms)
+                self._stack.callback(handle.undo)
+            else:
+                registry.enable(name, terms, scope=registry.ROOT)
+                self._stack.callback(registry.disable, name, scope=registry.ROOT)
+
+    def _start_probe(self) -> None:
+        from chaoskit.hooks.probe import probe as make_probe
+
+        self._probe = self._stack.enter_context(make_probe(*self.settings.probes))
+
+    def _start_redirect(self, spec: str) -> str | None:
+        """Start ``TARGET[=VIA]``; return ``TARGET=ADDRESS`` for children (same proxy)."""
+        from chaoskit.netchaos.redirect import redirect
+
+        target, _, via = spec.partition("=")
+        r = self._stack.enter_context(redirect(target.strip(), via.strip() or None))
+        host, port = r.address
+        return f"{target.strip()}={host}:{port}" if port else None
+
+    def _propagate(self, redirects: list[str]) -> None:
+        self._stats_dir = Path(tempfile.mkdtemp(prefix="chaoskit-instrument-"))
+        # entries were validated; the activation grammar splits on ';' outside quotes
+        child_entries = [f"{n}={t}" for n, t in self.entries if n not in self.main_targets]
+        self._set_env("CHAOSKIT_FAILPOINTS", ";".join(child_entries) or None)
+        self._set_env("CHAOSKIT_SEED", str(self.seed))
+        config = {
+            "stats": str(self._stats_dir),
+            "probes": list(self.settings.probes),
+            "redirects": redirects,
+        }
+        self._set_env(ENV_CONFIG, json.dumps(config))
+        self._set_env(ENV_GUARD, str(os.getpid()))
+        paths = [BOOTSTRAP_DIR]
+        current = os.environ.get("PYTHONPATH")
+        if current:
+            paths += [p for p in current.split(os.pathsep) if p != BOOTSTRAP_DIR]
+        self._set_env("PYTHONPATH", os.pathsep.join(paths))
+
+    # --- __main__ ------------------------------------------------------------------------
+
+    def transform(self, code: types.CodeType) -> types.CodeType:
+        """Arm ``__main__``'s targeted functions in the program's code before it runs."""
+        if not self.main_targets:
+            return code
+        from chaoskit.hooks.patch_code import arm_constants
+
+        wanted = {n.partition(":")[2]: n for n in self.main_targets}
+        new_code, found = arm_constants(code, wanted)
+        for qualname, name in wanted.items():
+            self.main_status[name] = "patched" if qualname in found else "unresolved"
+        return new_code
+
+    # --- exit ----------------------------------------------------------------------------
+
+    def summary(self) -> Any:
+        from chaoskit.instrument.summary import RunSummary, merge, read_children, snapshot
+
+        if self.entries:
+            snaps = [snapshot(self.entries, self.main_status)]
+        else:
+            snaps = [{"pid": os.getpid(), "targets": {}}]
+        if self._stats_dir is not None:
+            snaps += read_children(self._stats_dir)
+        result: RunSummary = merge(self.program, self.seed, self.entries, snaps)
+        for name in self.main_targets:
+            if name not in self.main_status:
+                for t in result.targets:
+                    if t.name == name:
+                        t.status = "unresolved"
+        result.exit_code = self.exit_code
+        result.notes = list(self.notes)
+        depths: dict[str, int] = {}
+        if self._probe is not None:
+            depths.update(getattr(self._probe, "max_depths", None) or {})
+        for snap in snaps[1:]:  # children's probes
+            for function, depth in (snap.get("max_depths") or {}).items():
+                depths[function] = max(depths.get(function, 0), int(depth))
+        result.max_depths = depths
+        return result
+
+    def finish(self) -> None:
+        """Print the summary, write the report, enforce --strict; then undo everything."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            result = self.summary()
+        except Exception:
+            _log_exception("chaoskit instrument: cannot build the summary")
+            self.stop()
+            return
+        # Undo first: the program's patches may target what rendering uses (json, io).
+        self.stop()
+        if self.settings.summary:
+            sys.stderr.write(result.to_text())
+        if self.settings.report:
+            try:
+                Path(self.settings.report).write_text(result.to_json())
+            except OSError as exc:
+                sys.stderr.write(f"chaoskit instrument: cannot write report: {exc}\n")
+        problems = result.problems() if self.settings.strict else []
+        if problems:
+            for t in problems:
+                what = "target" if t.kind == "function" else "failpoint"
+                sys.stderr.write(f"chaoskit instrument: strict: {what} {t.name!r} {t.status}\n")
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            if "logging" in sys.modules:
+                sys.modules["logging"].shutdown()
+            os._exit(STRICT_EXIT_CODE)
+
+    def stop(self) -> None:
+        """Undo patches, failpoints, the probe and the environment changes."""
+        atexit.unregister(self.finish)
+        try:
+            self._stack.close()
+        except Exception:
+            _log_exception("chaoskit instrument: error while undoing patches")
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+        if self._stats_dir is not None:
+            shutil.rmtree(self._stats_dir, ignore_errors=True)
+            self._stats_dir = None
+
+    def __enter__(self) -> Session:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

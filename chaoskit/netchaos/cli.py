@@ -1,0 +1,56 @@
+"""``chaoskit proxy``: run the embedded proxy server until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+import click
+
+from chaoskit.errors import ConfigError
+from chaoskit.netchaos.embedded import AsyncServer
+from chaoskit.netchaos.server import make_logger
+
+__all__ = ["proxy_command"]
+
+
+async def _serve(server: AsyncServer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    try:
+        names = ", ".join(server.proxies.proxies) or "none yet"
+        click.echo(f"chaoskit proxy: API on {server.url} (proxies: {names})")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await server.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+@click.command("proxy")
+@click.option("--host", default="127.0.0.1", show_default=True, help="API listen address.")
+@click.option("--port", default=8474, show_default=True, type=int, help="API port (0: any).")
+@click.option(
+    "--config",
+    "config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="JSON array of proxies to create at start (Toxiproxy's populate format).",
+)
+@click.option("--seed", default=None, type=int, help="Seed for toxicity and jitter draws.")
+def proxy_command(host: str, port: int, config: str | None, seed: int | None) -> None:
+    """Run the Toxiproxy-compatible chaos proxy until Ctrl-C or SIGTERM."""
+    try:
+        asyncio.run(_serve(AsyncServer(host, port, config, seed=seed, log=make_logger(20))))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass

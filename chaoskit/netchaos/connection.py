@@ -1,0 +1,215 @@
+"""A proxied TCP connection: the client side, the upstream side and their two links.
+
+The listener's protocol factory creates a client :class:`Side`; its connection starts
+paused while :class:`Connection` applies connect-time toxics (``refuse``, ``slow_open``)
+and dials the upstream, which is resolved per connection. A failed dial accepts and then
+closes the client, like Toxiproxy. EOF on one side is forwarded as a half-close; once both
+directions reached EOF the connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import socket
+import struct
+from typing import TYPE_CHECKING
+
+from chaoskit.netchaos.link import Link
+
+if TYPE_CHECKING:
+    from chaoskit.netchaos.proxy import Proxy
+
+__all__ = ["BYPASS_REDIRECT", "Connection", "Side"]
+
+# Set while the proxy dials its upstream, so that chaoskit.netchaos.redirect never sends a
+# proxy's own upstream connection back into a proxy.
+BYPASS_REDIRECT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "chaoskit_netchaos_bypass", default=False
+)
+
+
+_WRITE_HIGH = 1024 * 1024
+
+
+class Side(asyncio.Protocol):
+    """The protocol on one socket of a connection (``client`` or ``server``)."""
+
+    def __init__(self, role: str, conn: Connection | None = None) -> None:
+        self.role = role
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.out_link: Link | None = None  # the link reading from this socket
+        self.in_link: Link | None = None  # the link writing to this socket
+        self._pause_reasons: set[str] = set()
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        # A deep write buffer: fewer pause/resume round trips on bulk transfers.
+        transport.set_write_buffer_limits(high=_WRITE_HIGH, low=_WRITE_HIGH // 4)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        if self.out_link is not None:
+            self.out_link.feed(data)
+
+    def eof_received(self) -> bool:
+        if self.out_link is not None:
+            self.out_link.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.conn.side_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        if self.in_link is not None:
+            self.in_link.dst_paused()
+
+    def resume_writing(self) -> None:
+        if self.in_link is not None:
+            self.in_link.dst_resumed()
+
+    # flow control from the links
+    def pause(self, reason: str) -> None:
+        if reason not in self._pause_reasons:
+            self._pause_reasons.add(reason)
+            transport = self.transport
+            if len(self._pause_reasons) == 1 and transport and not transport.is_closing():
+                transport.pause_reading()
+
+    def resume(self, reason: str) -> None:
+        if reason in self._pause_reasons:
+            self._pause_reasons.discard(reason)
+            transport = self.transport
+            if not self._pause_reasons and transport and not transport.is_closing():
+                transport.resume_reading()
+
+
+class _ClientSide(Side):
+    def __init__(self, proxy: Proxy) -> None:
+        super().__init__("client")
+        self.proxy = proxy
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.pause("connecting")
+        self.conn = Connection(self.proxy, self)
+        self.conn.start()
+
+
+def client_factory(proxy: Proxy) -> _ClientSide:
+    return _ClientSide(proxy)
+
+
+class Connection:
+    """Both sides and both links of one accepted connection."""
+
+    def __init__(self, proxy: Proxy, client: Side) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.server = Side("server", self)
+        self.up: Link | None = None
+        self.down: Link | None = None
+        self.closed = False
+        self._task: asyncio.Task[None] | None = None
+        proxy.connections.add(self)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._open())
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        return tuple(link for link in (self.up, self.down) if link is not None)
+
+    async def _open(self) -> None:
+        decision = self.proxy.connect_decision()
+        if decision.delay > 0:
+            await asyncio.sleep(decision.delay)
+        if self.closed:
+            return
+        if decision.refuse:
+            self.close(abort=True, reset=decision.reset)
+            return
+        host, port = self.proxy.upstream_address()
+        token = BYPASS_REDIRECT.set(True)
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.create_connection(lambda: self.server, host, port)
+        except (OSError, ValueError) as exc:
+            self.proxy.log.debug(
+                "netchaos.upstream_unreachable", proxy=self.proxy.name, error=str(exc)
+            )
+            self.close(abort=True)
+            return
+        finally:
+            BYPASS_REDIRECT.reset(token)
+        if self.closed:
+            self._close_side(self.server, abort=True)
+            return
+        self.up = Link(self, "upstream", self.client, self.server)
+        self.down = Link(self, "downstream", self.server, self.client)
+        self.client.out_link = self.server.in_link = self.up
+        self.server.out_link = self.client.in_link = self.down
+        self.proxy.attach_links(self)
+        self.client.resume("connecting")
+
+    def half_closed(self, link: Link) -> None:
+        """``link`` delivered its EOF: forward the half-close, close when both did."""
+        if self.closed:
+            return
+        transport = link.dst.transport
+        if all(x.eof_done for x in self.links):
+            self.close()
+            return
+        if transport is not None and not transport.is_closing():
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                self.close()
+
+    def side_lost(self, side: Side, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        # An error (reset) is passed on as a reset; a clean close after EOF as a close.
+        self.close(abort=exc is not None, reset=isinstance(exc, ConnectionResetError))
+
+    def answer_and_close(self, response: bytes) -> None:
+        """Send ``response`` to the client instead of the upstream's, then close."""
+        transport = self.client.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(response)
+        self.close()
+
+    def close(self, abort: bool = False, reset: bool = False) -> None:
+        """Close both sides: gracefully (flush), ``abort`` (drop buffers) or ``reset`` (RST)."""
+        if self.closed:
+            return
+        self.closed = True
+        for link in self.links:
+            link.close()
+        self._close_side(self.client, abort=abort, reset=reset)
+        self._close_side(self.server, abort=abort, reset=reset)
+        self.proxy.connections.discard(self)
+
+    @staticmethod
+    def _close_side(side: Side, abort: bool = False, reset: bool = False) -> None:
+        transport = side.transport
+        if transport is None:
+            return
+        if reset:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        elif abort:
+            transport.abort()
+        elif not transport.is_closing():
+            transport.close()

@@ -1,0 +1,1 @@
+"""A small calculator: an unmodified program with mutual recursion (no chaoskit in it)."""

@@ -1,0 +1,1 @@
+"""A tiny order-processing application (it knows nothing of chaoskit)."""
