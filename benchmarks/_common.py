@@ -17,9 +17,7 @@ def per_call(fn: Callable[[], object], number: int) -> float:
     return (time.perf_counter() - t0) / number
 
 
-def interleaved(
-    candidates: dict[str, Callable[[], float]], repeats: int
-) -> dict[str, float]:
+def interleaved(candidates: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
     """Run each sampler ``repeats`` times, interleaved, and return the median of each."""
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):

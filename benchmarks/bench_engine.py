@@ -18,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import chaoskit as ck  # noqa: E402
-from _common import header, interleaved, per_call  # noqa: E402
-from chaoskit import validators  # noqa: E402
+from _common import header, interleaved, per_call
+
+import chaoskit as ck
+from chaoskit import validators
 
 TEST_FILE = """
 def trivial_step():
@@ -96,8 +97,12 @@ def main() -> None:
             repeats=args.repeats,
         )
     ratio = res["pytest-repeat"] / res["executor"]
-    print(f"executor per iteration, 3 validators:            {res['executor'] * 1e6:8.2f} us (median of {args.repeats})")
-    print(f"pytest-repeat per iteration, same trivial step:  {res['pytest-repeat'] * 1e6:8.2f} us (median of {args.repeats})")
+    print(
+        f"executor per iteration, 3 validators:            {res['executor'] * 1e6:8.2f} us (median of {args.repeats})"
+    )
+    print(
+        f"pytest-repeat per iteration, same trivial step:  {res['pytest-repeat'] * 1e6:8.2f} us (median of {args.repeats})"
+    )
     print(f"chaoskit is {ratio:.1f}x faster per iteration   (goal >= 50x)")
 
     number = 200_000
@@ -111,10 +116,14 @@ def main() -> None:
     base = off["noop"]
     print(f"\nno-op call: {base * 1e9:.1f} ns (median of {args.repeats * 3} x {number} calls)")
     for name in ("maybe_panic", "maybe_delay", "maybe_error"):
-        print(f"{name}() outside a scenario vs no-op call: {off[name] / base:5.2f}x   (goal <= 1.5x)")
+        print(
+            f"{name}() outside a scenario vs no-op call: {off[name] / base:5.2f}x   (goal <= 1.5x)"
+        )
     net = per_call(lambda: ck.maybe_network_chaos("db", 5432), number)
     lam = per_call(lambda: noop2("db", 5432), number)
-    print(f"maybe_network_chaos(host, port) vs the same call shape to a no-op: {net / lam:5.2f}x   (goal <= 1.5x)")
+    print(
+        f"maybe_network_chaos(host, port) vs the same call shape to a no-op: {net / lam:5.2f}x   (goal <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

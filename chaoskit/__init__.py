@@ -1,18 +1,18 @@
 """chaoskit: chaos engineering, fault injection and reliability testing for Python.
 
-    import chaoskit as ck
-    from chaoskit import injectors, validators, failpoint
+import chaoskit as ck
+from chaoskit import injectors, validators, failpoint
 
-    scenario = (
-        ck.scenario("reliability-test")
-        .target(engine)
-        .step("execute-workflow", execute)
-        .inject("delay", injectors.random_delay(0.005, 0.025))
-        .check("recursion", validators.recursion_depth_limit(100))
-        .repeat(100)
-        .build()
-    )
-    report = ck.run(scenario)
+scenario = (
+    ck.scenario("reliability-test")
+    .target(engine)
+    .step("execute-workflow", execute)
+    .inject("delay", injectors.random_delay(0.005, 0.025))
+    .check("recursion", validators.recursion_depth_limit(100))
+    .repeat(100)
+    .build()
+)
+report = ck.run(scenario)
 """
 
 from __future__ import annotations

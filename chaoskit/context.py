@@ -98,7 +98,9 @@ class NetworkAction:
 class NetworkProvider(Protocol):
     name: str
 
-    def network_chaos_for(self, ctx: IterationContext, host: str, port: int) -> NetworkAction | None:
+    def network_chaos_for(
+        self, ctx: IterationContext, host: str, port: int
+    ) -> NetworkAction | None:
         """The network fault for a connection/request to ``host:port``, or None."""
 
 
@@ -467,4 +469,3 @@ def record_panic(exc: BaseException, *, recovered: bool = True) -> None:
             injected=isinstance(exc, ChaosPanic),
         )
     )
-

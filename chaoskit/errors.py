@@ -86,7 +86,7 @@ class HangDetected(BaseException):
     """
 
 
-class ChaosPanic(Exception):  # noqa: N818 - the Go name, kept on purpose
+class ChaosPanic(Exception):
     """An injected panic (``maybe_panic``, ``panic`` failpoint action)."""
 
     def __init__(self, message: str = "chaos panic", *args: Any) -> None:

@@ -26,9 +26,9 @@ from typing import IO, Any
 import structlog
 
 from chaoskit import context as _context
+from chaoskit._util import async_raise
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.errors import ConfigError, HangDetected, RunInterrupted, ScenarioFailed
-from chaoskit._util import async_raise
 from chaoskit.events import (
     EventBus,
     InjectorStarted,

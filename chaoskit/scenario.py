@@ -231,7 +231,7 @@ class ScenarioBuilder:
         missing = [m for m in methods if not callable(getattr(obj, m, None))]
         if missing:
             raise ConfigError(
-                f"{where}: {kind} {name!r} is not a {kind} "
+                f"{where}: {kind} {name!r} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
                 f"(got {type(obj).__name__}, missing {', '.join(missing)}())"
             )
         validate = getattr(obj, "validate_config", None)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -71,7 +72,9 @@ class EchoServer:
                 return
             with self._lock:
                 self._conns.append(conn)
-            t = threading.Thread(target=self._echo, args=(conn,), name="chaoskit-echo-conn", daemon=True)
+            t = threading.Thread(
+                target=self._echo, args=(conn,), name="chaoskit-echo-conn", daemon=True
+            )
             t.start()
             self._threads.append(t)
 
@@ -92,17 +95,14 @@ class EchoServer:
 
     def close(self) -> None:
         self._stop.set()
-        try:  # wakes the thread blocked in accept() (closing alone does not on Linux)
+        # shutdown wakes the thread blocked in accept() (closing alone does not on Linux)
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._sock.close()
         with self._lock:
             for conn in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self._acceptor.join(timeout=2)
         for t in self._threads:
             t.join(timeout=2)

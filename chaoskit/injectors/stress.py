@@ -44,7 +44,9 @@ class CpuStress(BaseInjector):
             )
             workers = 1
         if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 < load <= 1:
-            self._config_errors.append(ConfigError(f"cpu_stress load must be in (0, 1], got {load!r}"))
+            self._config_errors.append(
+                ConfigError(f"cpu_stress load must be in (0, 1], got {load!r}")
+            )
             load = 1.0
         self.workers = workers
         self.load = float(load)
@@ -98,7 +100,9 @@ class MemoryPressure(BaseInjector):
     def __init__(self, size: int | str, chunk: int | str = "1MiB") -> None:
         super().__init__()
         self.size = self._arg(lambda: parse_size(size, what="memory_pressure size"), 0)
-        self.chunk = max(4096, self._arg(lambda: parse_size(chunk, what="memory_pressure chunk"), 1 << 20))
+        self.chunk = max(
+            4096, self._arg(lambda: parse_size(chunk, what="memory_pressure chunk"), 1 << 20)
+        )
         self._blocks: list[bytearray] = []
         self._lock = threading.Lock()
 

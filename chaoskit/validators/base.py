@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from chaoskit.context import IterationContext, RunContext
@@ -126,4 +126,3 @@ class BaseValidator(Configurable):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-

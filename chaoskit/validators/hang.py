@@ -31,11 +31,15 @@ class NoInfiniteLoop(BaseValidator):
 
     def __init__(self, timeout: float | str, *, interrupt: bool = True) -> None:
         super().__init__()
-        self.timeout = self._arg(lambda: parse_duration(timeout, what="no_infinite_loop timeout"), 1.0)
+        self.timeout = self._arg(
+            lambda: parse_duration(timeout, what="no_infinite_loop timeout"), 1.0
+        )
         if self.timeout <= 0:
             from chaoskit.errors import ConfigError
 
-            self._config_errors.append(ConfigError(f"no_infinite_loop timeout must be > 0, got {timeout!r}"))
+            self._config_errors.append(
+                ConfigError(f"no_infinite_loop timeout must be > 0, got {timeout!r}")
+            )
             self.timeout = 1.0
         self.interrupt = interrupt
         self._lock = threading.Lock()

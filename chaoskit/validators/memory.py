@@ -27,7 +27,9 @@ class MemoryLimit(BaseValidator):
     def __init__(self, limit: int | str, interval: float = 0.05) -> None:
         super().__init__()
         self.limit = self._arg(lambda: parse_size(limit, what="memory_limit limit"), 0)
-        self.interval = self._arg(lambda: check_number(interval, "memory_limit interval", minimum=0.001), 0.05)
+        self.interval = self._arg(
+            lambda: check_number(interval, "memory_limit interval", minimum=0.001), 0.05
+        )
         self._proc = psutil.Process()
         self.peak = 0
         self._over: int | None = None

@@ -6,7 +6,7 @@ import threading
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.events import Event, ExceptionRaised, InjectionApplied, PanicRecorded, StepFinished
-from chaoskit.validators.base import BaseValidator, check_int, check_number
+from chaoskit.validators.base import BaseValidator, check_int
 
 __all__ = ["PanicRecovery", "panic_recovery"]
 
@@ -28,7 +28,9 @@ class PanicRecovery(BaseValidator):
 
     def __init__(self, max_unrecovered: int = 0) -> None:
         super().__init__()
-        self.max_unrecovered = self._arg(lambda: check_int(max_unrecovered, "panic_recovery max_unrecovered", minimum=0), 0)
+        self.max_unrecovered = self._arg(
+            lambda: check_int(max_unrecovered, "panic_recovery max_unrecovered", minimum=0), 0
+        )
         self._lock = threading.Lock()
         self.injected = 0
         self.recovered = 0
@@ -45,10 +47,11 @@ class PanicRecovery(BaseValidator):
                 if event.recovered:
                     self.recovered += 1
                 else:
-                    self._escaped(event.iteration, f"{event.exc_type} not recovered: {event.message}")
-            elif isinstance(event, ExceptionRaised) and event.exc_type == _PANIC:
-                if event.handled:
-                    self.recovered += 1
+                    self._escaped(
+                        event.iteration, f"{event.exc_type} not recovered: {event.message}"
+                    )
+            elif isinstance(event, ExceptionRaised) and event.exc_type == _PANIC and event.handled:
+                self.recovered += 1
 
     def _escaped(self, iteration: int | None, message: str) -> None:
         self.unrecovered += 1

@@ -6,7 +6,7 @@ import threading
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.events import Event, RecursionDepth
-from chaoskit.validators.base import BaseValidator, check_int, check_number
+from chaoskit.validators.base import BaseValidator, check_int
 
 __all__ = ["RecursionDepthLimit", "recursion_depth_limit"]
 
@@ -19,7 +19,9 @@ class RecursionDepthLimit(BaseValidator):
 
     def __init__(self, limit: int) -> None:
         super().__init__()
-        self.limit = self._arg(lambda: check_int(limit, "recursion_depth_limit limit", minimum=1), 1)
+        self.limit = self._arg(
+            lambda: check_int(limit, "recursion_depth_limit limit", minimum=1), 1
+        )
         self._lock = threading.Lock()
         self._worst: dict[int | None, tuple[str, int]] = {}
         self.max_depths: dict[str, int] = {}

@@ -25,7 +25,9 @@ class StateConsistency(BaseValidator):
         super().__init__()
         if not callable(check):
             self._config_errors.append(
-                ConfigError(f"state_consistency needs a callable, got {type(check).__name__} {check!r}")
+                ConfigError(
+                    f"state_consistency needs a callable, got {type(check).__name__} {check!r}"
+                )
             )
         self.check = check
         self.description = description or getattr(check, "__name__", "state check")

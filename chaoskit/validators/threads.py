@@ -66,7 +66,9 @@ class NoThreadLeak(BaseValidator):
 
     def __init__(self, tolerance: int = 0, grace: float = 0.2) -> None:
         super().__init__()
-        self.tolerance = self._arg(lambda: check_int(tolerance, "no_thread_leak tolerance", minimum=0), 0)
+        self.tolerance = self._arg(
+            lambda: check_int(tolerance, "no_thread_leak tolerance", minimum=0), 0
+        )
         self.grace = self._arg(lambda: check_number(grace, "no_thread_leak grace", minimum=0), 0.2)
         self._before: dict[int, set[int]] = {}
 
@@ -103,14 +105,18 @@ class NoTaskLeak(BaseValidator):
 
     def __init__(self, tolerance: int = 0, cancel: bool = True) -> None:
         super().__init__()
-        self.tolerance = self._arg(lambda: check_int(tolerance, "no_task_leak tolerance", minimum=0), 0)
+        self.tolerance = self._arg(
+            lambda: check_int(tolerance, "no_task_leak tolerance", minimum=0), 0
+        )
         self.cancel = cancel
         self._before: dict[int, set[int]] = {}
 
     def before_iteration(self, ctx: IterationContext) -> None:
         loop = ctx.loop
         self._before[ctx.worker] = (
-            {id(t) for t in asyncio.all_tasks(loop)} if loop is not None and not loop.is_closed() else set()
+            {id(t) for t in asyncio.all_tasks(loop)}
+            if loop is not None and not loop.is_closed()
+            else set()
         )
 
     def after_iteration(self, ctx: IterationContext) -> str | None:

@@ -25,7 +25,9 @@ class SlowIteration(BaseValidator):
 
     def __init__(self, threshold: float | str) -> None:
         super().__init__()
-        self.threshold = self._arg(lambda: parse_duration(threshold, what="slow_iteration threshold"), 0.0)
+        self.threshold = self._arg(
+            lambda: parse_duration(threshold, what="slow_iteration threshold"), 0.0
+        )
         self._t0: dict[int, float] = {}
         self.slow = 0
 

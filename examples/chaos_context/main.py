@@ -68,7 +68,12 @@ def main() -> int:
         .inject("errors", injectors.error_probability(0.1))
         .inject("panic", injectors.panic_probability(0.1))
         .check("recovered", validators.panic_recovery())
-        .check("stock", validators.state_consistency(lambda i: i.items["apple"] == 10 or f"apple stock is {i.items['apple']}"))
+        .check(
+            "stock",
+            validators.state_consistency(
+                lambda i: i.items["apple"] == 10 or f"apple stock is {i.items['apple']}"
+            ),
+        )
         .check("tasks", validators.no_task_leak())
         .repeat(40)
         .seed(7)

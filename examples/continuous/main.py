@@ -52,7 +52,10 @@ class LiveStats:
         elapsed = time.monotonic() - self._t0
         rate = done / elapsed if elapsed else 0.0
         ok = (done - failed) / done if done else 1.0
-        print(f"[{elapsed:5.1f}s] {done} iterations  {rate:,.0f}/s  success {ok:.1%}  failures {failed}", flush=True)
+        print(
+            f"[{elapsed:5.1f}s] {done} iterations  {rate:,.0f}/s  success {ok:.1%}  failures {failed}",
+            flush=True,
+        )
 
     def detach(self) -> None:
         self._stop.set()
@@ -86,7 +89,9 @@ def main() -> int:
         .workers(2)
         .build()
     )
-    report = ck.Executor(ck.CONTINUE_ON_FAILURE, subscribers=[LiveStats()], progress=False).run(scenario)
+    report = ck.Executor(ck.CONTINUE_ON_FAILURE, subscribers=[LiveStats()], progress=False).run(
+        scenario
+    )
     print(report.to_text())
     print(f"served {state.get('served', 0)} requests, {state.get('retries', 0)} retried")
     return 0 if report.passed else 1

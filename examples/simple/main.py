@@ -1,6 +1,6 @@
 """The smallest useful scenario: a flaky cache under delays and panics.
 
-    python examples/simple/main.py
+python examples/simple/main.py
 """
 
 from __future__ import annotations

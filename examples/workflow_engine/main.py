@@ -17,9 +17,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from saga import SagaEngine  # noqa: E402
+
 import chaoskit as ck  # noqa: E402
 from chaoskit import injectors, validators  # noqa: E402
-from saga import SagaEngine  # noqa: E402
 
 
 def build(
@@ -43,7 +44,10 @@ def build(
         .check("recursion", validators.recursion_depth_limit(10))
         .check("no-hang", validators.no_infinite_loop(5.0))
         .check("panics-recovered", validators.panic_recovery())
-        .check("ledger", validators.state_consistency(lambda e: e.ledger.consistent(), "ledger is consistent"))
+        .check(
+            "ledger",
+            validators.state_consistency(lambda e: e.ledger.consistent(), "ledger is consistent"),
+        )
         .check("slow", validators.slow_iteration("250ms"))
         .repeat(iterations)
     )

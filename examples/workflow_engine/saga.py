@@ -156,6 +156,7 @@ class SagaEngine:
 
     def _notify(self, message: str) -> None:
         """Notifications go through a short-lived worker thread that is always joined."""
+
         def send() -> None:
             with self._outbox_lock:
                 self._outbox.append(message)

@@ -37,12 +37,15 @@ async def _async_hooks() -> None:
     await ck.maybe_network_chaos_async("db", 5432)
 
 
-def _run(step: Any, *injs: tuple[str, Any], repeat: int = 1, events: list[Any] | None = None) -> ck.Report:
+def _run(
+    step: Any, *injs: tuple[str, Any], repeat: int = 1, events: list[Any] | None = None
+) -> ck.Report:
     b = ck.scenario("ctx").step("s", step).repeat(repeat).seed(1)
     for name, inj in injs:
         b = b.inject(name, inj)
     ex = ck.Executor(ck.CONTINUE_ON_FAILURE)
     if events is not None:
+
         class Sub:
             def attach(self, bus: ck.EventBus) -> None:
                 self.un = bus.subscribe(events.append)
@@ -100,7 +103,9 @@ def test_async_twins_await_instead_of_blocking() -> None:
         with pytest.raises(ck.ChaosPanic):
             await ck.maybe_panic_async()
 
-    report = _run(step, ("d", injectors.random_delay(0.05, 0.05)), ("p", injectors.panic_probability(1.0)))
+    report = _run(
+        step, ("d", injectors.random_delay(0.05, 0.05)), ("p", injectors.panic_probability(1.0))
+    )
     assert report.passed, report.failures
 
 
@@ -117,7 +122,9 @@ def test_context_follows_asyncio_tasks_and_copied_contexts_and_threads_fall_back
             seen["task"] = c.iteration if c else None
 
         asyncio.run(in_task())
-        th = threading.Thread(target=lambda: seen.__setitem__("thread", getattr(current(), "iteration", None)))
+        th = threading.Thread(
+            target=lambda: seen.__setitem__("thread", getattr(current(), "iteration", None))
+        )
         th.start()
         th.join()
         copied = contextvars.copy_context()
@@ -152,7 +159,9 @@ def test_network_chaos_hook_consults_network_providers() -> None:
 
         def network_chaos_for(self, ctx: Any, host: str, port: int) -> NetworkAction | None:
             if port == 6379:
-                return NetworkAction(delay=0.01, error=ConnectionRefusedError(f"{host}:{port} refused"))
+                return NetworkAction(
+                    delay=0.01, error=ConnectionRefusedError(f"{host}:{port} refused")
+                )
             return None
 
     events: list[Any] = []

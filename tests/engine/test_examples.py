@@ -25,7 +25,9 @@ def test_simple_example_passes() -> None:
 def test_continuous_example_prints_live_statistics() -> None:
     proc = run_example("examples/continuous/main.py", "2.5")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    live = [line for line in proc.stdout.splitlines() if line.startswith("[") and "iterations" in line]
+    live = [
+        line for line in proc.stdout.splitlines() if line.startswith("[") and "iterations" in line
+    ]
     assert len(live) >= 2
     assert "served" in proc.stdout
 
@@ -37,7 +39,15 @@ def test_chaos_context_example_passes_and_hooks_are_inert_outside() -> None:
 
 
 def test_workflow_engine_demo_writes_reports_and_validates_recursion(tmp_path: Path) -> None:
-    proc = run_example("examples/workflow_engine/main.py", "--iterations", "120", "--seed", "3", "--out", str(tmp_path))
+    proc = run_example(
+        "examples/workflow_engine/main.py",
+        "--iterations",
+        "120",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["iterations"] == 120 and data["seed"] == 3
@@ -48,8 +58,17 @@ def test_workflow_engine_demo_writes_reports_and_validates_recursion(tmp_path: P
 
 def test_workflow_engine_with_unbounded_retries_fails_on_recursion(tmp_path: Path) -> None:
     proc = run_example(
-        "examples/workflow_engine/main.py", "--iterations", "200", "--seed", "3",
-        "--max-retries", "1000", "--error-rate", "0.6", "--out", str(tmp_path),
+        "examples/workflow_engine/main.py",
+        "--iterations",
+        "200",
+        "--seed",
+        "3",
+        "--max-retries",
+        "1000",
+        "--error-rate",
+        "0.6",
+        "--out",
+        str(tmp_path),
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     data = json.loads((tmp_path / "report.json").read_text())

@@ -44,7 +44,13 @@ def test_target_is_passed_to_steps_and_its_hooks_run_once() -> None:
             self.events.append("teardown")
 
     target = Target()
-    ck.run(ck.scenario("t").target(target).step("s", lambda t: t.events.append("step")).repeat(2).build())
+    ck.run(
+        ck.scenario("t")
+        .target(target)
+        .step("s", lambda t: t.events.append("step"))
+        .repeat(2)
+        .build()
+    )
     assert target.events == ["setup", "step", "step", "teardown"]
 
 
@@ -91,7 +97,9 @@ def test_continue_on_failure_collects_every_failure() -> None:
         if next(counter) % 2:
             raise ValueError("odd")
 
-    report = ck.Executor(ck.CONTINUE_ON_FAILURE).run(ck.scenario("c").step("s", step).repeat(10).build())
+    report = ck.Executor(ck.CONTINUE_ON_FAILURE).run(
+        ck.scenario("c").step("s", step).repeat(10).build()
+    )
     assert report.iterations == 10
     assert [f.iteration for f in report.failures] == [1, 3, 5, 7, 9]
     assert report.success_rate == pytest.approx(0.5)
@@ -205,7 +213,9 @@ def test_setup_failure_propagates_after_cleanup(tmp_path: Path) -> None:
 
     path = tmp_path / "ev.jsonl"
     with pytest.raises(ConnectionError):
-        ck.Executor(events_path=path).run(ck.scenario("s").target(Target()).step("s", lambda t: None).build())
+        ck.Executor(events_path=path).run(
+            ck.scenario("s").target(Target()).step("s", lambda t: None).build()
+        )
     kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
     assert kinds[-1] == "run.finished"
     assert not ck.context.active()
@@ -240,7 +250,7 @@ def test_keyboard_interrupt_ends_the_run_with_an_interrupted_report() -> None:
 
 
 def test_executor_rejects_unbuilt_scenarios_and_bad_policies() -> None:
-    with pytest.raises(ck.ConfigError, match="call .build"):
+    with pytest.raises(ck.ConfigError, match=r"call \.build"):
         ck.Executor().run(ck.scenario("x").step("s", lambda t: None))  # type: ignore[arg-type]
     with pytest.raises(ck.ConfigError, match="failure_policy"):
         ck.Executor("fast")  # type: ignore[arg-type]
@@ -248,12 +258,16 @@ def test_executor_rejects_unbuilt_scenarios_and_bad_policies() -> None:
 
 def test_reporter_callable_receives_the_final_report() -> None:
     got: list[ck.Report] = []
-    ck.Executor(reporter=got.append).run(ck.scenario("x").step("s", lambda t: None).repeat(2).build())
+    ck.Executor(reporter=got.append).run(
+        ck.scenario("x").step("s", lambda t: None).repeat(2).build()
+    )
     assert got and got[0].iterations == 2
 
 
 def test_json_logs_are_structured(capsys: pytest.CaptureFixture[str]) -> None:
-    ck.Executor(json_logs=True, log_level="info").run(ck.scenario("logs").step("s", lambda t: None).build())
+    ck.Executor(json_logs=True, log_level="info").run(
+        ck.scenario("logs").step("s", lambda t: None).build()
+    )
     err = capsys.readouterr().err.strip().splitlines()
     records = [json.loads(line) for line in err]
     assert any(r["event"] == "run finished" and r["scenario"] == "logs" for r in records)

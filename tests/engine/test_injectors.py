@@ -36,7 +36,12 @@ def test_memory_pressure_holds_memory_until_stopped() -> None:
     seen: list[int] = []
     proc = psutil.Process()
     before = proc.memory_info().rss
-    ck.run(ck.scenario("mem").step("s", lambda t: seen.append(proc.memory_info().rss)).inject("m", inj).build())
+    ck.run(
+        ck.scenario("mem")
+        .step("s", lambda t: seen.append(proc.memory_info().rss))
+        .inject("m", inj)
+        .build()
+    )
     assert seen[0] - before > 50 * 1024 * 1024
     assert inj.held == 0
 
@@ -57,15 +62,29 @@ def test_composite_starts_in_order_stops_in_reverse_and_undoes_a_failed_start() 
         def stop(self, ctx: ck.RunContext) -> None:
             log.append(f"stop {self.tag}")
 
-    ck.run(ck.scenario("c").step("s", lambda t: None).inject("all", injectors.composite(Part("a"), Part("b"))).build())
+    ck.run(
+        ck.scenario("c")
+        .step("s", lambda t: None)
+        .inject("all", injectors.composite(Part("a"), Part("b")))
+        .build()
+    )
     assert log == ["start a", "start b", "stop b", "stop a"]
     log.clear()
     with pytest.raises(RuntimeError, match="cannot start"):
-        ck.run(ck.scenario("c").step("s", lambda t: None).inject("all", injectors.composite(Part("a"), Part("x", fail=True))).build())
+        ck.run(
+            ck.scenario("c")
+            .step("s", lambda t: None)
+            .inject("all", injectors.composite(Part("a"), Part("x", fail=True)))
+            .build()
+        )
     assert log == ["start a", "stop a"]
 
 
 def test_bad_resource_arguments_are_config_errors() -> None:
-    for inj in (injectors.cpu_stress(workers=0), injectors.memory_pressure("lots"), injectors.cpu_stress(load=2)):
+    for inj in (
+        injectors.cpu_stress(workers=0),
+        injectors.memory_pressure("lots"),
+        injectors.cpu_stress(load=2),
+    ):
         with pytest.raises(ck.ConfigError):
             ck.scenario("x").step("s", lambda t: None).inject("i", inj).build()

@@ -24,14 +24,14 @@ VALIDATORS = {
 
 
 def test_top_level_exports() -> None:
-    assert CORE <= set(ck.__all__)
+    assert set(ck.__all__) >= CORE
     for name in ck.__all__:
         assert getattr(ck, name) is not None, name
 
 
 def test_injector_and_validator_exports() -> None:
-    assert INJECTORS <= set(injectors.__all__)
-    assert VALIDATORS <= set(validators.__all__)
+    assert set(injectors.__all__) >= INJECTORS
+    assert set(validators.__all__) >= VALIDATORS
     for name in INJECTORS:
         assert callable(getattr(injectors, name)), name
     for name in VALIDATORS:

@@ -55,7 +55,7 @@ def test_repeat_of_wrong_type_is_rejected() -> None:
 
 
 def test_repeat_and_run_for_together_are_rejected() -> None:
-    with pytest.raises(ck.ConfigError, match="either .repeat"):
+    with pytest.raises(ck.ConfigError, match=r"either \.repeat"):
         ck.scenario("x").step("s", noop).repeat(3).run_for(1.0).build()
 
 
@@ -74,7 +74,7 @@ def test_non_callable_step_is_rejected_naming_the_step() -> None:
 def test_validator_threshold_of_wrong_type_is_rejected_at_build() -> None:
     check = validators.thread_limit("many")  # type: ignore[arg-type]
     builder = ck.scenario("x").step("s", noop).check("threads", check)
-    with pytest.raises(ck.ConfigError, match="'threads'.*thread_limit limit must be an integer"):
+    with pytest.raises(ck.ConfigError, match=r"'threads'.*thread_limit limit must be an integer"):
         builder.build()
 
 
@@ -88,7 +88,7 @@ def test_injector_with_bad_arguments_is_rejected_at_build() -> None:
 def test_objects_that_are_not_validators_or_injectors_are_rejected() -> None:
     with pytest.raises(ck.ConfigError, match="validator 'v' is not a validator"):
         ck.scenario("x").step("s", noop).check("v", object()).build()
-    with pytest.raises(ck.ConfigError, match="injector 'i' is not a injector|injector 'i' is not an? injector"):
+    with pytest.raises(ck.ConfigError, match=r"injector 'i' is not an? injector"):
         ck.scenario("x").step("s", noop).inject("i", "nope").build()
 
 
@@ -98,7 +98,9 @@ def test_duplicate_names_and_bad_workers_are_rejected() -> None:
     with pytest.raises(ck.ConfigError, match="workers"):
         ck.scenario("x").step("s", noop).workers(0).build()
     with pytest.raises(ck.ConfigError, match="severity"):
-        ck.scenario("x").step("s", noop).check("t", validators.thread_limit(5), severity="fatal").build()
+        ck.scenario("x").step("s", noop).check(
+            "t", validators.thread_limit(5), severity="fatal"
+        ).build()
 
 
 def test_config_error_is_a_value_error() -> None:

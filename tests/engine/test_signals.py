@@ -25,7 +25,10 @@ print("INTERRUPTED", report.interrupted, report.interrupt_reason, report.iterati
 def test_sigterm_produces_an_interrupted_report_and_stops_injectors(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-c", PROGRAM, str(events)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", PROGRAM, str(events)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -17,10 +17,9 @@ def test_event_capture_collects_a_runs_events() -> None:
 
 
 def test_echo_server_echoes_over_real_sockets_and_closes() -> None:
-    with EchoServer() as srv:
-        with socket.create_connection(srv.address, timeout=5) as c:
-            c.sendall(b"hello")
-            assert c.recv(5) == b"hello"
+    with EchoServer() as srv, socket.create_connection(srv.address, timeout=5) as c:
+        c.sendall(b"hello")
+        assert c.recv(5) == b"hello"
     try:
         socket.create_connection(srv.address, timeout=1).close()
         refused = False

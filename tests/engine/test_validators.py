@@ -64,7 +64,7 @@ def test_no_thread_leak_names_the_leaked_thread() -> None:
 
 def test_no_task_leak_reports_and_cancels_pending_tasks() -> None:
     async def leaky(t: Any) -> None:
-        asyncio.create_task(asyncio.sleep(60), name="forgotten")
+        asyncio.create_task(asyncio.sleep(60), name="forgotten")  # noqa: RUF006 - the leak under test
 
     report = _run(leaky, "tasks", validators.no_task_leak(), repeat=2)
     v = report.verdicts["tasks"]
@@ -97,12 +97,20 @@ def test_no_infinite_loop_ends_a_hung_run_with_the_stuck_location() -> None:
 
     t0 = time.monotonic()
     report = ck.Executor(ck.CONTINUE_ON_FAILURE).run(
-        ck.scenario("hang").step("spin", spin).check("no-hang", validators.no_infinite_loop(0.3)).run_for(60).build()
+        ck.scenario("hang")
+        .step("spin", spin)
+        .check("no-hang", validators.no_infinite_loop(0.3))
+        .run_for(60)
+        .build()
     )
     assert time.monotonic() - t0 < 20, "the run ended instead of hanging"
     v = report.verdicts["no-hang"]
-    assert not v.passed and "test_validators.py" in v.message and v.message.endswith("<locals>.spin")
-    assert report.loops and report.loops[0]["location"].startswith("tests/engine/test_validators.py:")
+    assert (
+        not v.passed and "test_validators.py" in v.message and v.message.endswith("<locals>.spin")
+    )
+    assert report.loops and report.loops[0]["location"].startswith(
+        "tests/engine/test_validators.py:"
+    )
     assert report.iterations == 1 and report.failures[0].error_type == "HangDetected"
     assert report.interrupted and report.interrupt_reason == "hang"
 
@@ -116,7 +124,11 @@ def test_hang_detection_survives_code_that_swallows_exceptions() -> None:
                 continue
 
     report = ck.Executor(ck.CONTINUE_ON_FAILURE).run(
-        ck.scenario("hang").step("retry", retry_forever).check("h", validators.no_infinite_loop(0.2)).repeat(5).build()
+        ck.scenario("hang")
+        .step("retry", retry_forever)
+        .check("h", validators.no_infinite_loop(0.2))
+        .repeat(5)
+        .build()
     )
     assert not report.verdicts["h"].passed and report.iterations == 1
 
@@ -158,10 +170,22 @@ def test_panic_recovery_distinguishes_recovered_from_escaped_panics() -> None:
         except ck.ChaosPanic as exc:
             ck.record_panic(exc)
 
-    report = _run(recovering, "pr", validators.panic_recovery(), repeat=3, inject=("p", injectors.panic_probability(1.0)))
+    report = _run(
+        recovering,
+        "pr",
+        validators.panic_recovery(),
+        repeat=3,
+        inject=("p", injectors.panic_probability(1.0)),
+    )
     assert report.passed and report.panics_recovered == 3
 
-    report = _run(lambda t: ck.maybe_panic(), "pr", validators.panic_recovery(), repeat=3, inject=("p", injectors.panic_probability(1.0)))
+    report = _run(
+        lambda t: ck.maybe_panic(),
+        "pr",
+        validators.panic_recovery(),
+        repeat=3,
+        inject=("p", injectors.panic_probability(1.0)),
+    )
     assert not report.verdicts["pr"].passed
 
 
@@ -175,9 +199,15 @@ def test_state_consistency_checks_the_target() -> None:
         t.balance += 1
 
     report = ck.Executor(ck.CONTINUE_ON_FAILURE).run(
-        ck.scenario("s").target(acct).step("s", step)
-        .check("bounded", validators.state_consistency(lambda a: a.balance <= 2 or f"balance {a.balance} > 2"))
-        .repeat(4).build()
+        ck.scenario("s")
+        .target(acct)
+        .step("s", step)
+        .check(
+            "bounded",
+            validators.state_consistency(lambda a: a.balance <= 2 or f"balance {a.balance} > 2"),
+        )
+        .repeat(4)
+        .build()
     )
     v = report.verdicts["bounded"]
     assert not v.passed and v.first_iteration == 2 and v.message == "balance 3 > 2"
@@ -188,7 +218,11 @@ def test_composite_validator_reports_every_failing_part() -> None:
         ck.record_recursion_depth(50, "f")
         time.sleep(0.02)
 
-    combo = validators.composite(validators.recursion_depth_limit(10), validators.slow_iteration(0.01), validators.thread_limit(100))
+    combo = validators.composite(
+        validators.recursion_depth_limit(10),
+        validators.slow_iteration(0.01),
+        validators.thread_limit(100),
+    )
     report = _run(step, "all", combo, repeat=1)
     msg = report.verdicts["all"].message
     assert "recursion_depth_limit: f recursed to depth 50" in msg and "slow_iteration" in msg
