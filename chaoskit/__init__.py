@@ -18,11 +18,13 @@ report = ck.run(scenario)
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from chaoskit import injectors, validators
+# The context hooks and the exceptions are imported eagerly: they are what production code
+# calls, and they are light. Everything else loads on first use (PEP 562), so `import
+# chaoskit` in a program under test, or under `python -m chaoskit.instrument`, stays cheap.
 from chaoskit.context import (
     IterationContext,
     RunContext,
@@ -46,10 +48,17 @@ from chaoskit.errors import (
     RunInterrupted,
     ScenarioFailed,
 )
-from chaoskit.events import EventBus
-from chaoskit.executor import CONTINUE_ON_FAILURE, FAIL_FAST, Executor, FailurePolicy, run
-from chaoskit.report.model import Report
+
+# Eager on purpose: the submodule chaoskit.scenario would otherwise shadow the function.
 from chaoskit.scenario import Scenario, ScenarioBuilder, scenario
+
+if TYPE_CHECKING:
+    from chaoskit import injectors, thresholds, validators
+    from chaoskit.events import EventBus
+    from chaoskit.executor import CONTINUE_ON_FAILURE, FAIL_FAST, Executor, FailurePolicy, run
+    from chaoskit.failpoints import failpoint
+    from chaoskit.report.model import Report
+    from chaoskit.thresholds import Thresholds
 
 __all__ = [
     "CONTINUE_ON_FAILURE",
@@ -89,10 +98,20 @@ __all__ = [
     "validators",
 ]
 
-_LAZY = {
+# name -> (module, attribute or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "injectors": ("chaoskit.injectors", None),
+    "validators": ("chaoskit.validators", None),
+    "thresholds": ("chaoskit.thresholds", None),
+    "EventBus": ("chaoskit.events", "EventBus"),
+    "CONTINUE_ON_FAILURE": ("chaoskit.executor", "CONTINUE_ON_FAILURE"),
+    "FAIL_FAST": ("chaoskit.executor", "FAIL_FAST"),
+    "Executor": ("chaoskit.executor", "Executor"),
+    "FailurePolicy": ("chaoskit.executor", "FailurePolicy"),
+    "run": ("chaoskit.executor", "run"),
+    "Report": ("chaoskit.report.model", "Report"),
     "failpoint": ("chaoskit.failpoints", "failpoint"),
     "Thresholds": ("chaoskit.thresholds", "Thresholds"),
-    "thresholds": ("chaoskit.thresholds", None),
 }
 
 
@@ -104,6 +123,10 @@ def __getattr__(name: str) -> Any:
     value = module if spec[1] is None else getattr(module, spec[1])
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def _read_failpoint_environment() -> None:

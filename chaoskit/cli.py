@@ -198,6 +198,16 @@ def _thresholds(
     return t
 
 
+def _metrics_exporter(port: int) -> Any:
+    try:
+        from chaoskit.report.prometheus import PrometheusExporter
+    except ImportError as exc:
+        raise ConfigError(f"--metrics-port needs prometheus-client: {exc}") from None
+    exporter = PrometheusExporter(port=port).start()
+    click.echo(f"chaoskit: serving metrics on {exporter.url}", err=True)
+    return exporter
+
+
 def _per_scenario(path: str, scenario: str, many: bool) -> Path:
     p = Path(path)
     return p.with_name(f"{p.stem}-{scenario}{p.suffix}") if many else p
@@ -245,6 +255,11 @@ def _threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     help="Log level of the run's structured logs (stderr).",
 )
 @click.option("--json-logs", is_flag=True, help="Log JSON lines instead of text.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while running (chaoskit[prometheus]).",
+)
 @click.pass_obj
 def run_command(
     defaults: CliDefaults,
@@ -264,6 +279,7 @@ def run_command(
     quiet: bool,
     log_level: str,
     json_logs: bool,
+    metrics_port: int | None,
 ) -> None:
     """Run scenarios: FILE.py[::NAME] or a .toml/.yaml scenario file."""
     import chaoskit as ck
@@ -286,6 +302,9 @@ def run_command(
         if cli_thresholds is not None:
             changes["thresholds"] = cli_thresholds
         scenarios = [dataclasses.replace(s, **changes) for s in scenarios]
+        subscribers: list[Any] = []
+        if metrics_port is not None:
+            subscribers.append(_metrics_exporter(metrics_port))
     except ConfigError as exc:
         _fail_config(exc)
 
@@ -306,6 +325,7 @@ def run_command(
             progress=progress if progress is not None else defaults.progress,
             log_level=log_level.lower(),
             json_logs=json_logs,
+            subscribers=subscribers,
         )
         report = executor.run(scenario)
         verdict = report.verdict
@@ -321,6 +341,8 @@ def run_command(
         if out_dir:
             for fmt in formats:
                 write_report(report, Path(out_dir) / f"{scenario.name}{_SUFFIX[fmt]}", fmt)
+    for sub in subscribers:
+        sub.stop()
     strict = unstable_fails if unstable_fails is not None else defaults.unstable_fails
     if many:
         click.echo(f"chaoskit: {len(scenarios)} scenarios, overall verdict {worst}")

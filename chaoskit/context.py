@@ -12,7 +12,6 @@ production code.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 import threading
@@ -22,16 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chaoskit.errors import ChaosPanic
-from chaoskit.events import (
-    Event,
-    EventBus,
-    InjectionApplied,
-    PanicRecorded,
-    RecursionDepth,
-)
 from chaoskit.rng import derive_rng, global_rng
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from chaoskit.events import Event, EventBus
     from chaoskit.scenario import Scenario
 
 __all__ = [
@@ -294,6 +289,8 @@ def maybe_panic() -> None:
 
 
 def _panic_slow() -> None:
+    from chaoskit.events import InjectionApplied
+
     ctx = current()
     if ctx is None:
         return
@@ -309,6 +306,8 @@ def _panic_slow() -> None:
 
 
 def _delay_seconds() -> float:
+    from chaoskit.events import InjectionApplied
+
     ctx = current()
     if ctx is None:
         return 0.0
@@ -335,6 +334,8 @@ def maybe_delay() -> None:
 
 
 def _error_slow() -> None:
+    from chaoskit.events import InjectionApplied
+
     ctx = current()
     if ctx is None:
         return
@@ -360,6 +361,8 @@ def maybe_error() -> None:
 
 
 def _network_action(host: str, port: int) -> NetworkAction | None:
+    from chaoskit.events import InjectionApplied
+
     ctx = current()
     if ctx is None:
         return None
@@ -412,6 +415,8 @@ async def maybe_delay_async() -> None:
         return
     d = _delay_seconds()
     if d > 0:
+        import asyncio
+
         await asyncio.sleep(d)
 
 
@@ -430,6 +435,8 @@ async def maybe_network_chaos_async(host: str, port: int) -> None:
     if action is None:
         return
     if action.delay > 0:
+        import asyncio
+
         await asyncio.sleep(action.delay)
     if action.error is not None:
         raise action.error
@@ -449,6 +456,8 @@ def record_recursion_depth(depth: int, function: str | None = None) -> None:
         code = sys._getframe(1).f_code
         function = f"{code.co_filename.rsplit('/', 1)[-1]}:{code.co_qualname}"
     if depth > ctx.max_depths.get(function, 0):
+        from chaoskit.events import RecursionDepth
+
         ctx.max_depths[function] = depth
         ctx.emit(RecursionDepth(iteration=ctx.iteration, function=function, depth=depth))
 
@@ -460,6 +469,8 @@ def record_panic(exc: BaseException, *, recovered: bool = True) -> None:
     ctx = current()
     if ctx is None:
         return
+    from chaoskit.events import PanicRecorded
+
     ctx.emit(
         PanicRecorded(
             iteration=ctx.iteration,

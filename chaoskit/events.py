@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
-import structlog
-
 __all__ = [
     "EVENT_TYPES",
     "Event",
@@ -53,7 +51,14 @@ __all__ = [
     "read_events",
 ]
 
-_log = structlog.get_logger("chaoskit.events")
+
+def _log_handler_failure(handler: object) -> None:
+    import structlog  # imported on first use: `import chaoskit` stays light
+
+    structlog.get_logger("chaoskit.events").exception(
+        "event handler failed; unsubscribed", handler=repr(handler)
+    )
+
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -381,7 +386,7 @@ class EventBus:
             try:
                 handler(event)
             except Exception:
-                _log.exception("event handler failed; unsubscribed", handler=repr(handler))
+                _log_handler_failure(handler)
                 self._remove(entry)
 
 

@@ -23,8 +23,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-import structlog
-
 from chaoskit import context as _context
 from chaoskit._util import async_raise
 from chaoskit.context import IterationContext, RunContext
@@ -66,6 +64,8 @@ def make_logger(
     json_logs: bool = False, log_level: str = "info", stream: IO[str] | None = None
 ) -> Any:
     """A structlog logger with its settings fixed here (no global configuration)."""
+    import structlog  # imported on first use: `import chaoskit` stays light
+
     level = log_level.lower() if isinstance(log_level, str) else log_level
     if level not in _LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LEVELS)}, got {log_level!r}")
@@ -102,6 +102,8 @@ class _RunState:
             time.monotonic() + scenario.run_for if scenario.run_for is not None else None
         )
         self.limit = scenario.iterations_planned
+        # each check's severity, resolved through the thresholds (see _severities)
+        self.severities: dict[str, str] = {c.name: c.severity for c in scenario.checks}
 
     def take(self) -> int | None:
         if self.run.stop_requested.is_set():
@@ -171,6 +173,8 @@ class Executor:
         bus = EventBus()
         run = RunContext(bus=bus, seed=seed, scenario=scenario, name=scenario.name)
         state = _RunState(scenario, run, self.failure_policy)
+        thresholds = scenario.thresholds if scenario.thresholds is not None else self.thresholds
+        state.severities = _severities(scenario, thresholds)
         builder, on_report = self._builder(scenario)
         started = time.monotonic()
         interrupted: str | None = None
@@ -178,7 +182,7 @@ class Executor:
 
         with contextlib.ExitStack() as outer:
             self._attach_outputs(outer, bus, scenario, builder)
-            bus.publish(self._run_started(scenario, seed))
+            bus.publish(self._run_started(state, thresholds))
             _context._activate(run)
             outer.callback(_context._deactivate, run)
             main_loop = _LazyLoop()
@@ -187,7 +191,7 @@ class Executor:
                 with self._signals(state), contextlib.ExitStack() as stack:
                     self._call_hook(scenario.target, "setup", main_loop)
                     stack.callback(self._teardown, scenario, main_loop)
-                    self._start_validators(stack, scenario, run)
+                    self._start_validators(stack, state)
                     self._start_injectors(stack, scenario, run)
                     if scenario.probes:
                         from chaoskit.hooks.probe import probe
@@ -256,33 +260,30 @@ class Executor:
             prog.attach(bus)
             stack.callback(prog.close)
 
-    def _run_started(self, scenario: Scenario, seed: int) -> RunStarted:
+    def _run_started(self, state: _RunState, thresholds: Any) -> RunStarted:
         from chaoskit import __version__
 
-        thresholds = scenario.thresholds if scenario.thresholds is not None else self.thresholds
-
+        scenario = state.scenario
         return RunStarted(
             scenario=scenario.name,
-            seed=seed,
+            seed=state.run.seed,
             workers=scenario.workers,
             repeat=scenario.repeat,
             run_for=scenario.run_for,
             injectors=tuple(i.name for i in scenario.injectors),
             validators=tuple(c.name for c in scenario.checks),
-            severities=_severities(scenario, thresholds),
+            severities=dict(state.severities),
             chaoskit_version=__version__,
             thresholds=_thresholds_record(thresholds),
         )
 
-    def _start_validators(
-        self, stack: contextlib.ExitStack, scenario: Scenario, run: RunContext
-    ) -> None:
-        for check in scenario.checks:
+    def _start_validators(self, stack: contextlib.ExitStack, state: _RunState) -> None:
+        for check in state.scenario.checks:
             _set_name(check.validator, check.name)
-            check.validator.start(run)
-            stack.callback(self._finish_validator, check, run)
+            check.validator.start(state.run)
+            stack.callback(self._finish_validator, check, state.run, state.severities[check.name])
 
-    def _finish_validator(self, check: CheckSpec, run: RunContext) -> None:
+    def _finish_validator(self, check: CheckSpec, run: RunContext, severity: str) -> None:
         """The end-of-run verdict (after injectors stopped), then stop the validator."""
         try:
             message = check.validator.finish(run)
@@ -293,7 +294,7 @@ class Executor:
                 validator=check.name,
                 passed=message is None,
                 message=message or "",
-                severity=check.severity,
+                severity=severity,
                 final=True,
             )
         )
@@ -473,7 +474,7 @@ class Executor:
                     break
             duration = time.perf_counter() - t0
             ctx.step = None
-            violations = self._after_iteration(scenario, ctx)
+            violations = self._after_iteration(state, ctx)
             ok = error is None and not violations
             if not ok:
                 self.log.debug(
@@ -501,9 +502,14 @@ class Executor:
         finally:
             _context._exit_iteration(token)
 
-    def _after_iteration(self, scenario: Scenario, ctx: IterationContext) -> list[str]:
+    def _after_iteration(self, state: _RunState, ctx: IterationContext) -> list[str]:
+        """Check every validator; only critical violations fail the iteration.
+
+        Warnings and infos are recorded as verdicts: they make the run UNSTABLE (warnings)
+        without lowering its success rate.
+        """
         violations: list[str] = []
-        for check in scenario.checks:
+        for check in state.scenario.checks:
             try:
                 message = check.validator.after_iteration(ctx)
             except Exception as exc:
@@ -516,10 +522,10 @@ class Executor:
                     validator=check.name,
                     passed=False,
                     message=message,
-                    severity=check.severity,
+                    severity=state.severities[check.name],
                 )
             )
-            if check.severity != "info":
+            if state.severities[check.name] == "critical":
                 violations.append(f"{check.name}: {message}")
         return violations
 

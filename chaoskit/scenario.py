@@ -7,7 +7,6 @@ everything and returns an immutable :class:`Scenario`. Every mistake is a
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,8 @@ class Step:
 
     @property
     def is_async(self) -> bool:
+        import inspect
+
         return inspect.iscoroutinefunction(self.fn)
 
 

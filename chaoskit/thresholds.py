@@ -253,7 +253,13 @@ def preset(name: str | Thresholds | Mapping[str, Any], *, source: str | None = N
         return name
     if isinstance(name, Mapping):
         return Thresholds.from_dict(name, source=source)
-    if not isinstance(name, str) or name.lower() not in PRESETS:
+    if not isinstance(name, str):
+        raise ConfigError(
+            "thresholds must be a ck.Thresholds, a preset name "
+            f"({', '.join(PRESETS)}) or a mapping, got {type(name).__name__} {name!r}",
+            source=source,
+        )
+    if name.lower() not in PRESETS:
         raise ConfigError(
             f"unknown thresholds preset {name!r} (known: {', '.join(PRESETS)})", source=source
         )

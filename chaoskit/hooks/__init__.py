@@ -8,7 +8,11 @@ stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers: ``probe`` is the function, not the submodule of that name
+    from chaoskit.hooks.probe import Probe as Probe
+    from chaoskit.hooks.probe import probe as probe
 
 __all__ = ["patch", "probe"]
 

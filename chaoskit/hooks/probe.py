@@ -164,7 +164,9 @@ class Probe:
             select_backend(backend)  # validates the name now
         self.scopes: tuple[Scope, ...] = tuple(parsed)
         self._names: dict[types.CodeType, str] = {}
-        self._codes: set[types.CodeType] = set()
+        # id -> code: code objects compare equal by content (a reloaded module's functions
+        # equal the old ones), but monitoring is per object, so membership is by identity
+        self._codes: dict[int, types.CodeType] = {}
         # functions found in scope, to notice a code swap (patch, failpoint) later on
         self._functions: list[types.FunctionType] = []
         self._bus = bus
@@ -179,7 +181,7 @@ class Probe:
                 interval=sample_interval,
                 threshold=sample_threshold,
                 on_recursion=self.watch_codes,
-                exclude=self._codes,
+                exclude=self._codes,  # ids
             )
         self._state = "new"
         self._lock = threading.RLock()
@@ -197,7 +199,7 @@ class Probe:
                 raise ChaosKitError(f"this probe was already {self._state}; make a new one")
             for scope in self.scopes:
                 self._names.update(resolve_scope(scope, self._functions))
-            self._codes.update(self._names)
+            self._codes.update((id(code), code) for code in self._names)
             name, reason, tool = select_backend(self._prefer)
             bus = self._bus
             if bus is None:
@@ -208,11 +210,11 @@ class Probe:
             backend: ProbeBackend
             if name == "sys.monitoring":
                 assert tool is not None
-                backend = SysMonitoringBackend(recorder, self._codes, tool)
+                backend = SysMonitoringBackend(recorder, self._codes.values(), tool)
             elif name == "settrace":
-                backend = SettraceBackend(recorder, self._codes)
+                backend = SettraceBackend(recorder, self._codes.values())
             else:
-                backend = SetprofileBackend(recorder, self._codes)
+                backend = SetprofileBackend(recorder, self._codes.values())
             self._backend = backend
             self.backend, self.backend_reason, self.tool_id = name, reason, tool
             recorder.on_failure = backend.disable
@@ -350,7 +352,7 @@ class Probe:
         found: dict[types.CodeType, str] = {}
         for fn in list(self._functions):
             code = fn.__code__
-            if code not in self._codes:
+            if id(code) not in self._codes:
                 module = getattr(fn, "__module__", None) or "?"
                 for nested in _nested_of(code):
                     found[nested] = f"{module}:{nested.co_qualname}"
@@ -365,14 +367,13 @@ class Probe:
 
     def _add(self, found: dict[types.CodeType, str]) -> None:
         with self._lock:
-            new = {c: n for c, n in found.items() if c not in self._codes}
+            new = {c: n for c, n in found.items() if id(c) not in self._codes}
             if not new:
                 return
             self._names.update(new)
+            self._codes.update((id(code), code) for code in new)
             if self._backend is not None and self._state == "running":
                 self._backend.add_codes(new)
-            else:
-                self._codes.update(new)
         _log.debug("probe watches more code", functions=sorted(set(new.values())))
 
     # --- iterations ---------------------------------------------------------------------
@@ -407,7 +408,7 @@ class Probe:
         frame = sys._current_frames().get(thread_id)
         inner: list[types.CodeType] = []
         while frame is not None:
-            if frame.f_code in self._codes and frame.f_code not in inner:
+            if id(frame.f_code) in self._codes and frame.f_code not in inner:
                 inner.append(frame.f_code)
             frame = frame.f_back
         if not inner:

@@ -68,6 +68,9 @@ _log = log
 MIN_EVENT_DEPTH = 2
 # Keep at most this many exception records on the probe (events are not capped).
 MAX_EXCEPTION_RECORDS = 10_000
+# Publish at most this many exception events per iteration (code that uses exceptions for
+# control flow would otherwise flood the event log); injected faults are always published.
+MAX_EXCEPTION_EVENTS_PER_ITERATION = 1_000
 _IGNORED = (StopIteration, StopAsyncIteration, GeneratorExit)
 _INJECTED = (ChaosPanic, ChaosError)
 
@@ -87,20 +90,23 @@ class Pending:
 
 
 class ThreadState:
-    """One thread's view: in-scope stack, outermost positions, peaks, pending exception.
+    """One thread's view: in-scope stack, per-function info, pending exception.
 
-    ``first`` and ``peak`` are keyed by ``id(code)``: hashing a code object costs more
-    than the rest of a push (the code objects stay referenced by the probe, so their ids
-    cannot be reused while it runs).
+    ``info[id(code)]`` is ``[outermost position, peak this iteration]``. Keys are
+    ``id(code)``: hashing a code object costs more than the rest of a push (the probe keeps
+    the code objects alive, so their ids cannot be reused while it runs). The outermost
+    position is not cleaned up when frames leave: a push checks that the position is still
+    on the stack and still holds that code, and otherwise starts a new chain there. So a
+    pop is only a list pop. (When the outermost frame of a code leaves, everything above it
+    has left too; a position that passes the check therefore is the outermost one.)
     """
 
-    __slots__ = ("__weakref__", "exc", "first", "ident", "peak", "stack")
+    __slots__ = ("__weakref__", "exc", "ident", "info", "stack")
 
     def __init__(self, ident: int) -> None:
         self.ident = ident
         self.stack: list[types.CodeType] = []
-        self.first: dict[int, int] = {}
-        self.peak: dict[int, int] = {}
+        self.info: dict[int, list[int]] = {}
         self.exc: Pending | None = None
 
     def resync_pop(self, code: types.CodeType) -> None:
@@ -109,15 +115,10 @@ class ThreadState:
         A frame that was already running when the probe started is not on the stack and is
         ignored; frames above a known one were lost (which the backends avoid) and go too.
         """
-        if id(code) not in self.first:
-            return
         stack = self.stack
-        first = self.first
-        while stack:
-            top = stack.pop()
-            if first.get(id(top)) == len(stack):
-                del first[id(top)]
-            if top is code:
+        for pos in range(len(stack) - 1, -1, -1):
+            if stack[pos] is code:
+                del stack[pos:]
                 return
 
 
@@ -131,6 +132,7 @@ class Recorder:
         self._states: weakref.WeakSet[ThreadState] = weakref.WeakSet()
         self._max: dict[str, int] = {}
         self._iter_max: dict[int | None, dict[str, int]] = {}
+        self._iter_exceptions: dict[int | None, int] = {}
         self.iteration: int | None = None
         self.exceptions: list[ExceptionRaised] = []
         self.failed: str | None = None
@@ -153,7 +155,8 @@ class Recorder:
     def iteration_started(self, iteration: int | None) -> None:
         self.iteration = iteration
         for st in self.states():
-            st.peak = {}
+            for entry in list(st.info.values()):
+                entry[1] = 0
 
     def iteration_finished(self, iteration: int | None) -> None:
         for st in self.states():
@@ -163,6 +166,7 @@ class Recorder:
                 self.resolve(pending, handled=pending.handled)
         with self._lock:
             self._iter_max.pop(iteration, None)
+            self._iter_exceptions.pop(iteration, None)
 
     def current_iteration(self) -> int | None:
         ctx = context.current()
@@ -178,9 +182,9 @@ class Recorder:
             name = self.names[code] = code_name(code)
         return name
 
-    def new_peak(self, st: ThreadState, code: types.CodeType, depth: int) -> None:
+    def new_peak(self, st: ThreadState, code: types.CodeType, depth: int, entry: list[int]) -> None:
         """Slow path: ``code`` reached ``depth``, deeper than this thread saw this iteration."""
-        st.peak[id(code)] = depth
+        entry[1] = depth
         name = self.name_of(code)
         with self._lock:
             if depth > self._max.get(name, 0):
@@ -273,7 +277,16 @@ class Recorder:
         with self._lock:
             if len(self.exceptions) < MAX_EXCEPTION_RECORDS:
                 self.exceptions.append(event)
-        self.publish(event)
+            count = self._iter_exceptions.get(pending.iteration, 0) + 1
+            self._iter_exceptions[pending.iteration] = count
+        if count == MAX_EXCEPTION_EVENTS_PER_ITERATION + 1:
+            _log.warning(
+                "probe: too many exceptions in one iteration; publishing injected ones only",
+                iteration=pending.iteration,
+                limit=MAX_EXCEPTION_EVENTS_PER_ITERATION,
+            )
+        if count <= MAX_EXCEPTION_EVENTS_PER_ITERATION or event.injected:
+            self.publish(event)
 
     # --- output -------------------------------------------------------------------------
 

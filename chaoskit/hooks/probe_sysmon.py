@@ -52,16 +52,17 @@ class SysMonitoringBackend:
 
     name = "sys.monitoring"
 
-    def __init__(self, recorder: Recorder, codes: set[types.CodeType], tool_id: int) -> None:
+    def __init__(self, recorder: Recorder, codes: Iterable[types.CodeType], tool_id: int) -> None:
         self._rec = recorder
-        self._codes = codes
-        # membership by id(code): hashing a code object is slow (the set above keeps
-        # every code object alive, so ids are not reused while the probe runs)
-        self._ids = {id(code) for code in codes}
+        # membership by id(code): hashing a code object is slow, and equal code objects
+        # (a reloaded module) are still different objects to monitor; ``_armed`` keeps
+        # every code object alive, so ids are not reused while the probe runs
+        self._initial = list(codes)
+        self._ids: set[int] = set()
         self._tool = tool_id
         self._mon: Any = _monitoring()
         self._local = threading.local()
-        self._armed: set[types.CodeType] = set()
+        self._armed: dict[int, types.CodeType] = {}
         self._running = False
         self._lock = threading.Lock()
         self._jumps: dict[types.CodeType, int] = {}
@@ -91,7 +92,7 @@ class SysMonitoringBackend:
             mon.register_callback(self._tool, ev.EXCEPTION_HANDLED, handled)
             mon.register_callback(self._tool, ev.JUMP, self._on_jump)
             self._running = True
-            self.add_codes(list(self._codes))
+            self.add_codes(self._initial)
             mon.set_events(self._tool, self._global_events)
         except BaseException:
             self.stop()
@@ -105,7 +106,7 @@ class SysMonitoringBackend:
         self._running = False
         mon.set_events(self._tool, 0)
         with self._lock:
-            armed = list(self._armed)
+            armed = list(self._armed.values())
             self._armed.clear()
         for code in armed:
             mon.set_local_events(self._tool, code, 0)
@@ -138,11 +139,10 @@ class SysMonitoringBackend:
             return
         with self._lock:
             for code in codes:
-                self._codes.add(code)
-                self._ids.add(id(code))
-                if code not in self._armed:
+                if id(code) not in self._armed:
                     self._mon.set_local_events(self._tool, code, self._local_events)
-                    self._armed.add(code)
+                    self._armed[id(code)] = code
+                    self._ids.add(id(code))
 
     @property
     def tool_id(self) -> int:
@@ -178,16 +178,20 @@ class SysMonitoringBackend:
                 stack = st.stack
                 n = len(stack)
                 k = id(code)
-                first = st.first
-                i = first.get(k)
-                if i is None:
-                    first[k] = n
+                entry = st.info.get(k)
+                if entry is None:
+                    entry = st.info[k] = [n, 0]
                     d = 1
                 else:
-                    d = n + 1 - i
+                    i = entry[0]
+                    if i < n and stack[i] is code:
+                        d = n + 1 - i
+                    else:
+                        entry[0] = n
+                        d = 1
                 stack.append(code)
-                if d > st.peak.get(k, 0):
-                    new_peak(st, code, d)
+                if d > entry[1]:
+                    new_peak(st, code, d, entry)
             except RecursionError:
                 pass  # the program hit the limit: skip this event, stay on
             except Exception as exc:
@@ -202,10 +206,6 @@ class SysMonitoringBackend:
                 stack = st.stack
                 if stack and stack[-1] is code:
                     stack.pop()
-                    first = st.first
-                    k = id(code)
-                    if first[k] == len(stack):
-                        del first[k]
                 else:
                     st.resync_pop(code)
                 if st.exc is not None:
@@ -227,8 +227,6 @@ class SysMonitoringBackend:
                 stack = st.stack
                 if stack and stack[-1] is code:
                     stack.pop()
-                    if st.first.get(id(code)) == len(stack):
-                        del st.first[id(code)]
                 else:
                     st.resync_pop(code)
                 if st.exc is not None:

@@ -57,11 +57,12 @@ class _TraceBase:
     name = "trace"
     slot_kind = "trace"
 
-    def __init__(self, recorder: Recorder, codes: set[types.CodeType]) -> None:
+    def __init__(self, recorder: Recorder, codes: Iterable[types.CodeType]) -> None:
         self._rec = recorder
-        self._codes = codes
-        # membership by id(code): hashing a code object costs more than the check itself
-        self._ids = {id(code) for code in codes}
+        # membership by id(code): hashing a code object costs more than the check itself,
+        # and equal code objects (a reloaded module) are different functions to watch
+        self._keep: dict[int, types.CodeType] = {id(code): code for code in codes}
+        self._ids = set(self._keep)
         self._local = threading.local()
         self._slot = _Slot(self.slot_kind)
         self._prev: Any = None
@@ -133,16 +134,13 @@ class _TraceBase:
 
     def add_codes(self, codes: Iterable[types.CodeType]) -> None:
         for code in codes:
-            self._codes.add(code)
+            self._keep[id(code)] = code
             self._ids.add(id(code))
 
     def _pop(self, st: ThreadState, code: types.CodeType) -> None:
         stack = st.stack
         if stack and stack[-1] is code:
             stack.pop()
-            k = id(code)
-            if st.first[k] == len(stack):
-                del st.first[k]
         else:
             st.resync_pop(code)
 
@@ -150,15 +148,20 @@ class _TraceBase:
         stack = st.stack
         n = len(stack)
         k = id(code)
-        i = st.first.get(k)
-        if i is None:
-            st.first[k] = n
+        entry = st.info.get(k)
+        if entry is None:
+            entry = st.info[k] = [n, 0]
             d = 1
         else:
-            d = n + 1 - i
+            i = entry[0]
+            if i < n and stack[i] is code:
+                d = n + 1 - i
+            else:
+                entry[0] = n
+                d = 1
         stack.append(code)
-        if d > st.peak.get(k, 0):
-            self._rec.new_peak(st, code, d)
+        if d > entry[1]:
+            self._rec.new_peak(st, code, d, entry)
 
     def count_loops(
         self, thread_id: int, codes: Sequence[types.CodeType], window: float
@@ -172,7 +175,7 @@ class SettraceBackend(_TraceBase):
     name = "settrace"
     slot_kind = "trace"
 
-    def __init__(self, recorder: Recorder, codes: set[types.CodeType]) -> None:
+    def __init__(self, recorder: Recorder, codes: Iterable[types.CodeType]) -> None:
         super().__init__(recorder, codes)
         self._ops: dict[types.CodeType, bytes] = {}
         self._count_thread: int | None = None
@@ -206,10 +209,6 @@ class SettraceBackend(_TraceBase):
                     stack = st.stack
                     if stack and stack[-1] is code:
                         stack.pop()
-                        first = st.first
-                        k = id(code)
-                        if first[k] == len(stack):
-                            del first[k]
                     else:
                         st.resync_pop(code)
                     if st.exc is not None:
@@ -256,16 +255,20 @@ class SettraceBackend(_TraceBase):
                 stack = st.stack
                 n = len(stack)
                 k = id(code)
-                first = st.first
-                i = first.get(k)
-                if i is None:
-                    first[k] = n
+                entry = st.info.get(k)
+                if entry is None:
+                    entry = st.info[k] = [n, 0]
                     d = 1
                 else:
-                    d = n + 1 - i
+                    i = entry[0]
+                    if i < n and stack[i] is code:
+                        d = n + 1 - i
+                    else:
+                        entry[0] = n
+                        d = 1
                 stack.append(code)
-                if d > st.peak.get(k, 0):
-                    new_peak(st, code, d)
+                if d > entry[1]:
+                    new_peak(st, code, d, entry)
                 frame.f_trace_lines = False
             except RecursionError:
                 pass  # the program hit the limit: skip this event, stay on

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
 from chaoskit.errors import ConfigError
@@ -28,7 +28,10 @@ _OWN_DIR = str(Path(__file__).resolve().parent.parent)
 
 
 class Sampler:
-    """Samples thread stacks; reports and optionally promotes recursing code objects."""
+    """Samples thread stacks; reports and optionally promotes recursing code objects.
+
+    ``exclude`` holds ``id()`` s of code objects already measured exactly.
+    """
 
     def __init__(
         self,
@@ -36,7 +39,7 @@ class Sampler:
         interval: float = 0.05,
         threshold: int = 20,
         on_recursion: Callable[[Iterable[types.CodeType]], None] | None = None,
-        exclude: Collection[types.CodeType] = (),
+        exclude: Container[int] = (),
     ) -> None:
         if not isinstance(interval, (int, float)) or interval <= 0:
             raise ConfigError(
@@ -116,7 +119,7 @@ class Sampler:
             for code, count in found.items():
                 if count > self._depths.get(code, 0):
                     self._depths[code] = count
-                if code not in self._promoted and code not in self._exclude:
+                if code not in self._promoted and id(code) not in self._exclude:
                     self._promoted.add(code)
                     new.append(code)
         if new:

@@ -86,6 +86,33 @@ class Session:
             self.stop()
             raise
         atexit.register(self.finish)
+        self._catch_sigterm()
+
+    def _catch_sigterm(self) -> None:
+        """On SIGTERM (default disposition only) finish, then die by SIGTERM as before."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the program's environment set one: leave it alone
+
+        def on_sigterm(signum: int, frame: object) -> None:
+            self.exit_code = -signum
+            self.finish()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        self._stack.callback(self._restore_sigterm, on_sigterm)
+
+    @staticmethod
+    def _restore_sigterm(handler: object) -> None:
+        import signal
+
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def _set_env(self, key: str, value: str | None) -> None:
         if key not in self._saved_env:
@@ -225,7 +252,8 @@ class Session:
 
     def stop(self) -> None:
         """Undo patches, failpoints, the probe and the environment changes."""
-        atexit.unregister(self.finish)
+        if not self._finished:  # never unregister from inside the running exit handler
+            atexit.unregister(self.finish)
         try:
             self._stack.close()
         except Exception:

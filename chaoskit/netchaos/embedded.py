@@ -29,6 +29,15 @@ __all__ = ["AsyncServer", "ServerHandle", "load_config", "serve"]
 T = TypeVar("T")
 
 
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still running on ``loop`` (connection pumps, dials) and let it finish."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def load_config(path: str | Path) -> list[Any]:
     """Read a populate file: a JSON array of proxies (or ``{"proxies": [...]}``)."""
     source = str(path)
@@ -167,6 +176,7 @@ class ServerHandle:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.server.stop())
+                _cancel_pending(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
                 self._stopped.set()

@@ -148,6 +148,8 @@ class Link:
 
     def push_front(self, data: bytes) -> None:
         """Put bytes a removed stage still held back at the head of the queue."""
+        if self.closed:
+            return
         self._queue.appendleft(Chunk(data, self.loop.time()))
         if self._pump is None:
             self._pump = self.loop.create_task(self._run_pump())

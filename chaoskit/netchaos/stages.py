@@ -9,40 +9,17 @@ back the data they have not passed on yet.
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
+from chaoskit.netchaos.http_toxic import HttpErrorStage
 from chaoskit.netchaos.link import Chunk, Link, Out
+from chaoskit.netchaos.stage_base import StageBase
 from chaoskit.netchaos.toxics import Toxic
 
 __all__ = ["make_stage", "slice_sizes"]
 
 
-class _Stage:
-    buffers = False
-
-    def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
-        self.toxic = toxic
-        self.name = toxic.name
-        self.link = link
-        self.rng = rng
-        self.active = False
-
-    async def pipe(self, chunk: Chunk, out: Out) -> Chunk | None:
-        await out(chunk)
-        return None
-
-    async def on_eof(self) -> None:
-        return None
-
-    def attach(self) -> None:
-        return None
-
-    def detach(self, removed: bool) -> None:
-        return None
-
-
-class _Latency(_Stage):
+class _Latency(StageBase):
     buffers = True
 
     def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
@@ -61,7 +38,7 @@ class _Latency(_Stage):
         return None
 
 
-class _Bandwidth(_Stage):
+class _Bandwidth(StageBase):
     def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
         super().__init__(toxic, link, rng)
         self.bytes_per_second = float(toxic.attr("rate")) * 1000.0
@@ -84,13 +61,13 @@ class _Bandwidth(_Stage):
         return None
 
 
-class _SlowClose(_Stage):
+class _SlowClose(StageBase):
     async def on_eof(self) -> None:
         delay = float(self.toxic.attr("delay")) / 1000.0
         await self.link.sleep_until(self, self.link.loop.time() + delay)
 
 
-class _Timeout(_Stage):
+class _Timeout(StageBase):
     """Swallow the data; cut the connection after ``timeout`` ms without any."""
 
     def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
@@ -140,7 +117,7 @@ def slice_sizes(total: int, average: int, variation: int, rng: random.Random) ->
     return sizes
 
 
-class _Slicer(_Stage):
+class _Slicer(StageBase):
     def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
         super().__init__(toxic, link, rng)
         self.average = int(toxic.attr("average_size"))
@@ -161,7 +138,7 @@ class _Slicer(_Stage):
         return None
 
 
-class _LimitData(_Stage):
+class _LimitData(StageBase):
     def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
         super().__init__(toxic, link, rng)
         self.limit = int(toxic.attr("bytes"))
@@ -180,7 +157,7 @@ class _LimitData(_Stage):
         return None
 
 
-class _ResetPeer(_Stage):
+class _ResetPeer(StageBase):
     async def _reset(self) -> bool:
         wake = self.link.loop.time() + float(self.toxic.attr("timeout")) / 1000.0
         if not await self.link.sleep_until(self, wake):
@@ -197,7 +174,7 @@ class _ResetPeer(_Stage):
         await self._reset()
 
 
-class _Drop(_Stage):
+class _Drop(StageBase):
     """Cut the connection (close, or reset with ``reset: 1``) ``delay`` ms after it starts."""
 
     def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
@@ -219,98 +196,7 @@ class _Drop(_Stage):
             self._timer = None
 
 
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    408: "Request Timeout",
-    409: "Conflict",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-_CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
-_CHUNKED = re.compile(rb"^transfer-encoding:.*chunked", re.I | re.M)
-
-
-class _HttpError(_Stage):
-    """Answer ``status`` instead of forwarding selected HTTP/1.1 requests."""
-
-    def __init__(self, toxic: Toxic, link: Link, rng: random.Random) -> None:
-        super().__init__(toxic, link, rng)
-        self.status = int(toxic.attr("status"))
-        self.first = int(toxic.attr("first"))
-        self.probability = float(toxic.attr("probability"))
-        self.head = b""
-        self.body_left = 0
-        self.opaque = False  # a chunked body: stop parsing this connection
-        self.answered = False
-        self.discard = False
-
-    def _select(self) -> bool:
-        counts = self.link.conn.proxy.toxic_counters
-        seen = counts.get(self.name, 0)
-        counts[self.name] = seen + 1
-        if self.first > 0:
-            return seen < self.first
-        if self.probability > 0:
-            return self.rng.random() < self.probability
-        return True
-
-    def _answer(self) -> None:
-        reason = _REASONS.get(self.status, "Error")
-        body = f"{self.status} {reason} (injected by chaoskit)\n".encode()
-        response = (
-            f"HTTP/1.1 {self.status} {reason}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode() + body
-        self.answered = True
-        self.link.conn.answer_and_close(response)
-
-    async def pipe(self, chunk: Chunk, out: Out) -> Chunk | None:
-        data = chunk.data
-        while data and not self.answered:
-            if self.opaque:
-                await out(Chunk(data, chunk.ts))
-                return None
-            if self.body_left:
-                n = min(self.body_left, len(data))
-                self.body_left -= n
-                if self.discard:
-                    if not self.body_left:
-                        self._answer()
-                else:
-                    await out(Chunk(data[:n], chunk.ts))
-                data = data[n:]
-                continue
-            self.head += data
-            data = b""
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return None
-            head, data = self.head[: end + 4], self.head[end + 4 :]
-            self.head = b""
-            match = _CONTENT_LENGTH.search(head)
-            self.body_left = int(match.group(1)) if match else 0
-            self.discard = self._select()
-            if self.discard:
-                if not self.body_left:
-                    self._answer()
-                continue
-            self.opaque = bool(_CHUNKED.search(head))
-            await out(Chunk(head, chunk.ts))
-        return None
-
-    def detach(self, removed: bool) -> None:
-        if self.head and not self.answered:
-            self.link.push_front(self.head)
-        self.head = b""
-
-
-_TYPES: dict[str, type[_Stage]] = {
+_TYPES: dict[str, type[StageBase]] = {
     "latency": _Latency,
     "bandwidth": _Bandwidth,
     "slow_close": _SlowClose,
@@ -318,14 +204,14 @@ _TYPES: dict[str, type[_Stage]] = {
     "slicer": _Slicer,
     "limit_data": _LimitData,
     "reset_peer": _ResetPeer,
-    "noop": _Stage,
-    "slow_open": _Stage,
-    "refuse": _Stage,
+    "noop": StageBase,
+    "slow_open": StageBase,
+    "refuse": StageBase,
     "drop": _Drop,
-    "http_error": _HttpError,
+    "http_error": HttpErrorStage,
 }
 
 
-def make_stage(toxic: Toxic, link: Link, rng: random.Random) -> _Stage:
+def make_stage(toxic: Toxic, link: Link, rng: random.Random) -> StageBase:
     """The stage that applies ``toxic`` on ``link``."""
     return _TYPES[toxic.type](toxic, link, rng)

@@ -330,3 +330,47 @@ def test_report_from_a_crashed_runs_torn_log(app, tmp_path: Path) -> None:
     assert kept >= 4
     assert data["iterations"] == kept
     assert data["verdict"] == "PASS"
+
+
+def test_metrics_port_serves_prometheus_metrics_during_the_run(app, tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    mod = app(0)
+    path = tmp_path / "long.py"
+    path.write_text(
+        f"import time\nimport chaoskit as ck\nfrom {mod} import Shop\n"
+        "s = ck.scenario('longrun').target(Shop()).step('nap', lambda s: time.sleep(0.005))"
+        ".run_for(4).seed(1).build()\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([CHAOSKIT, "run", str(path), "-q", "--metrics-port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)  # fmt: skip
+    seen = 0.0
+    active = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            for line in body.splitlines():
+                if line.startswith('chaoskit_iterations_total{scenario="longrun"}'):
+                    seen = float(line.split()[-1])
+                if line.startswith('chaoskit_run_active{scenario="longrun"}'):
+                    active = float(line.split()[-1])
+            if seen > 0 and active == 1.0:
+                break
+            time.sleep(0.1)
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert seen > 0 and active == 1.0, err
+    assert proc.returncode == 0 and out.startswith("PASS  longrun")
+    assert f"serving metrics on http://127.0.0.1:{port}/metrics" in err

@@ -136,6 +136,6 @@ def test_json_scenario_files_with_lines_in_errors(tmp_path: Path) -> None:
     p.write_text('{"scenario": {\n  "name": "j",\n  "steps": ["os:getcwd"],\n  "seed": "x"\n}}\n')
     with pytest.raises(ConfigError, match=r"scenario\.seed: seed must be an integer.*s\.json:4"):
         load_scenarios(p)
-    p.write_text('{"scenario": {\n  "name": "j",\n}')
+    p.write_text('{"scenario": {\n  "name": "j"\n  "steps": []}}')
     with pytest.raises(ConfigError, match=r"invalid JSON.*s\.json:3"):
         load_scenarios(p)

@@ -451,3 +451,19 @@ def test_reentrancy_guard_is_per_task_not_per_thread(app):
     slow, fast = asyncio.run(main())
     assert slow == ("fetched", 1)  # the first term (sleep) fired, then the body ran
     assert fast == ("fetched", 2) or fast == "x"
+
+
+def test_generator_with_a_non_returning_term_still_yields_and_reports_lines(app):
+    """Pitfall 5: generator frames after the prologue behave (3.11 bit ddtrace here)."""
+    with patch(T(app, "Base.gen"), "print(gen hit)") as p:
+        g = app.Base().gen()
+        assert next(g) == 1
+        assert g.gi_frame.f_lineno == app.Base.gen.__code__.co_firstlineno + 1
+        assert list(g) == [2]
+        assert p.hits == 1
+
+    async def collect():
+        return [x async for x in app.Base().agen()]
+
+    with patch(T(app, "Base.agen"), "yield"):
+        assert asyncio.run(collect()) == [1]

@@ -366,3 +366,41 @@ def test_directory_and_zip_programs_run_their_main(run, write, tmp_path):
         wrapped = run("--no-summary", target, "x")
         assert (wrapped.stdout, wrapped.returncode) == (plain.stdout, plain.returncode), target
         assert plain.returncode == 4
+
+
+def test_sigterm_still_kills_but_the_summary_and_report_are_written(write, tmp_path):
+    import os
+    import subprocess
+
+    write("lib.py", "def f():\n    return 1\n")
+    write("main.py", "import lib, time\nlib.f()\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    report = tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOSKIT_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaoskit.instrument",
+            "--report",
+            str(report),
+            "-f",
+            "lib:f=return(2)",
+            "main.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGTERM
+    assert "lib:f" in err and "hits 1" in err
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == -signal.SIGTERM and data["targets"][0]["firings"] == 1

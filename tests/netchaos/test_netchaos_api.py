@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -270,3 +271,51 @@ def test_client_raises_api_errors(server: ServerHandle) -> None:
     with pytest.raises(ApiResponseError) as info:
         client.get("missing")
     assert info.value.status == 404 and info.value.message == "proxy not found"
+
+
+def test_client_rejects_bad_urls_and_reports_unreachable_servers() -> None:
+    from chaoskit.errors import ChaosKitError, ConfigError
+
+    with pytest.raises(ConfigError, match="ftp://x"):
+        Client("ftp://x")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = Client(f"127.0.0.1:{port}")
+    assert dead.running() is False
+    with pytest.raises(ChaosKitError, match="cannot reach"):
+        dead.version()
+
+
+def test_client_context_managers(server: ServerHandle, echo_upstream: Upstream) -> None:
+    proxy = Client(server.url).create("cm", echo_upstream.address)
+    with proxy.down():
+        assert Client(server.url).get("cm").enabled is False
+    assert proxy.refresh().enabled is True
+    with proxy.toxic("latency", latency=10) as toxic:
+        assert [t.name for t in proxy.toxics()] == [toxic.name]
+    assert proxy.toxics() == []
+
+
+def test_metrics_count_received_and_sent_separately(
+    server: ServerHandle, echo_upstream: Upstream
+) -> None:
+    client = Client(server.url)
+    proxy = client.create("swallow", echo_upstream.address)
+    proxy.add_toxic("timeout", stream="upstream", timeout=0)
+
+    def upstream_counts() -> dict[str, str]:
+        counts = {}
+        for line in client.metrics().splitlines():
+            if 'proxy="swallow"' in line and 'direction="upstream"' in line:
+                counts[line.split("{")[0]] = line.rsplit(" ", 1)[1]
+        return counts
+
+    with connect(proxy) as sock:
+        sock.sendall(b"x" * 300)
+        deadline = time.monotonic() + 5
+        while upstream_counts()["toxiproxy_proxy_received_bytes_total"] != "300":
+            assert time.monotonic() < deadline, upstream_counts()
+            time.sleep(0.01)
+        counts = upstream_counts()
+    assert counts["toxiproxy_proxy_sent_bytes_total"] == "0"  # swallowed by the timeout toxic

@@ -157,3 +157,40 @@ def test_http_error_must_read_requests(client: Client, http_upstream: str) -> No
     proxy = client.create("web4", http_upstream)
     with pytest.raises(Exception, match="upstream"):
         proxy.add_toxic("http_error", stream="downstream")
+
+
+def test_http_error_waits_for_the_end_of_a_chunked_body(client: Client, http_upstream: str) -> None:
+    proxy = client.create("web5", http_upstream)
+    proxy.add_toxic("http_error", stream="upstream", status=502, first=1)
+    with connect(proxy) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5;ext=1\r\nhello\r\n")  # fmt: skip
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)  # not answered before the body ended
+        sock.settimeout(5)
+        sock.sendall(b"3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        answer = recv_all(sock)
+    assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+
+
+def test_request_framer_finds_request_ends() -> None:
+    from chaoskit.netchaos.http_toxic import RequestFramer
+
+    framer = RequestFramer()
+    assert framer.start(b"GET / HTTP/1.1\r\n\r\n") is True
+    assert framer.start(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n") is False
+    assert framer.body(b"ab") == (2, False)
+    assert framer.body(b"cdGET") == (2, True)
+    assert framer.start(b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n") is False
+    stream = b"4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\nNEXT"
+    used, done = 0, False
+    for i in range(len(stream)):  # byte by byte: every state must survive a split
+        if done:
+            break
+        n, done = framer.body(stream[i : i + 1])
+        used += n
+    assert done and stream[used:] == b"NEXT"
+    framer.start(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    framer.body(b"zz\r\n")
+    assert framer.opaque

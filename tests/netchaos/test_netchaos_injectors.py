@@ -40,7 +40,7 @@ def test_proxy_latency_redirects_the_upstream_for_the_run(echo_upstream: Upstrea
     assert report.passed
     assert len(seen) == 3 and all(t >= 0.148 for t in seen)
     assert sum(counts.get("toxic", 0) for counts in report.injections.values()) == 1
-    assert roundtrip(upstream_address(echo_upstream)) < 0.1  # redirect and toxic gone
+    assert min(roundtrip(upstream_address(echo_upstream)) for _ in range(3)) < 0.1  # all gone
     assert network._shared == []  # the shared embedded server stopped
 
 
@@ -61,7 +61,7 @@ def test_injectors_use_a_given_server_and_listen_address(
     def step(_target: object) -> None:
         seen["toxics"] = sorted(t.type for t in client.get("db").toxics())
         seen["rt"] = roundtrip(("127.0.0.1", port))
-        seen["direct"] = roundtrip(upstream_address(echo_upstream))
+        seen["direct"] = min(roundtrip(upstream_address(echo_upstream)) for _ in range(3))
 
     ck.run(ck.scenario("given").step("s", step).inject("a", lag).inject("b", cut).build())
     assert seen["toxics"] == ["latency", "reset_peer"]

@@ -32,14 +32,14 @@ def test_node_client_creates_proxies_and_toxics(
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert json.loads(out["version"]) == {"version": VERSION}
-    assert out["plain"]["echoed"] == "hello" and out["plain"]["ms"] < 150
-    assert out["toxic"] == {"attributes": {"latency": 200, "jitter": 0}, "name": "lag",
+    assert out["plain"]["echoed"] == "hello" and out["plain"]["ms"] < 400
+    assert out["toxic"] == {"attributes": {"latency": 500, "jitter": 0}, "name": "lag",
                             "stream": "downstream", "toxicity": 1, "type": "latency"}  # fmt: skip
-    assert out["delayed"]["ms"] >= 198
-    assert out["updated"]["attributes"]["latency"] == 400
+    assert out["delayed"]["ms"] >= 498
+    assert out["updated"]["attributes"]["latency"] == 900
     assert out["fetched"] == out["updated"]
-    assert out["moreDelayed"]["ms"] >= 398
-    assert out["afterRemove"]["ms"] < 150
+    assert out["moreDelayed"]["ms"] >= 898
+    assert out["afterRemove"]["ms"] < 400
     assert out["disabledEnabled"] is False
     assert out["refused"] == "ECONNREFUSED"
     assert out["afterReset"]["enabled"] is True

@@ -50,7 +50,7 @@ def test_redirect_via_an_existing_proxy(client: Client, echo_upstream: Upstream)
         assert roundtrip("localhost", echo_upstream.port) >= 0.118
     assert socket.socket.connect is original
     assert active_redirects() == []
-    assert roundtrip("127.0.0.1", echo_upstream.port) < 0.1
+    assert min(roundtrip("127.0.0.1", echo_upstream.port) for _ in range(3)) < 0.1
 
 
 def test_redirect_creates_a_proxy_on_a_running_server(
@@ -72,7 +72,7 @@ def test_redirect_starts_an_embedded_server_when_none_answers(echo_upstream: Ups
         r.proxy.add_toxic("latency", latency=100)
         assert roundtrip("127.0.0.1", echo_upstream.port) >= 0.098
     assert not Client(api).running()
-    assert roundtrip("127.0.0.1", echo_upstream.port) < 0.1
+    assert min(roundtrip("127.0.0.1", echo_upstream.port) for _ in range(3)) < 0.1
 
 
 def test_other_addresses_are_not_redirected(client: Client, echo_upstream: Upstream) -> None:
@@ -81,7 +81,7 @@ def test_other_addresses_are_not_redirected(client: Client, echo_upstream: Upstr
         proxy = client.create("only", echo_upstream.address)
         proxy.add_toxic("latency", latency=150)
         with redirect(echo_upstream.address, proxy.listen):
-            assert roundtrip("127.0.0.1", other.port) < 0.1
+            assert min(roundtrip("127.0.0.1", other.port) for _ in range(3)) < 0.1
     finally:
         other.close()
 

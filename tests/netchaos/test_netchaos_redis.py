@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -63,19 +63,25 @@ def _client(proxy: ProxyInfo, retries: int = 0, **kw: object) -> redis.Redis:
     return redis.Redis(host=proxy.host, port=proxy.port, retry=retry, **kw)  # type: ignore[arg-type]
 
 
+def fastest(fn: Callable[[], object], times: int = 3) -> float:
+    """The quickest of a few timed calls (scheduling noise only ever adds time)."""
+    best = float("inf")
+    for _ in range(times):
+        start = time.monotonic()
+        fn()
+        best = min(best, time.monotonic() - start)
+    return best
+
+
 def test_latency_slows_every_command(redis_proxy: ProxyInfo) -> None:
     r = _client(redis_proxy)
     r.set("k", "v")
-    start = time.monotonic()
-    assert r.get("k") == b"v"
-    assert time.monotonic() - start < 0.1
+    assert fastest(lambda: r.get("k")) < 0.1
     with redis_proxy.toxic("latency", latency=150):
         start = time.monotonic()
         assert r.get("k") == b"v"
         assert time.monotonic() - start >= 0.148
-    start = time.monotonic()
-    assert r.get("k") == b"v"
-    assert time.monotonic() - start < 0.1
+    assert fastest(lambda: r.get("k")) < 0.1
 
 
 def test_cut_connection_fails_without_retry_and_recovers_with_it(redis_proxy: ProxyInfo) -> None:
@@ -125,6 +131,4 @@ def test_redirect_puts_an_unchanged_client_behind_the_proxy(
         r.ping()
         assert time.monotonic() - start >= 0.098
     r.connection_pool.disconnect()
-    start = time.monotonic()
-    r.ping()
-    assert time.monotonic() - start < 0.1
+    assert fastest(r.ping) < 0.1

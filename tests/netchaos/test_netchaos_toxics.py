@@ -18,7 +18,7 @@ from netchaos_helpers import Sink, Upstream, connect, recv_all, recv_exactly
 from chaoskit.netchaos.client import Client, ProxyInfo
 from chaoskit.netchaos.stages import slice_sizes
 
-SLACK = 0.060  # seconds of scheduling noise tolerated above a figure
+SLACK = 0.100  # seconds of scheduling noise tolerated above a figure (2 shared cores)
 
 
 class TimedEcho:
@@ -109,7 +109,7 @@ def test_latency_does_not_throttle_throughput(echo_proxy: ProxyInfo) -> None:
         sender.join()
     assert first + rest == payload
     assert first_at - start >= 0.098
-    assert done - first_at < 0.080, f"1.2 MB took {done - first_at:.3f}s after the first byte"
+    assert done - first_at < 0.095, f"1.2 MB took {done - first_at:.3f}s after the first byte"
 
 
 def test_bandwidth_paces_480kb_at_1000kbps_in_480ms(

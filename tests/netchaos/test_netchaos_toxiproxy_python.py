@@ -40,7 +40,7 @@ def test_create_add_and_remove_toxics(tp: toxiproxy.Toxiproxy, echo_upstream: Up
     assert proxy.listen.startswith("127.0.0.1:") and proxy.enabled is True
     with pytest.raises(ProxyExists):
         tp.create(upstream=echo_upstream.address, name="py")
-    assert _roundtrip(proxy.listen) < 0.1
+    assert min(_roundtrip(proxy.listen) for _ in range(3)) < 0.1
 
     proxy.add_toxic(type="latency", attributes={"latency": 200.0, "jitter": 0.0})
     assert set(proxy.toxics()) == {"latency_downstream"}
@@ -50,7 +50,7 @@ def test_create_add_and_remove_toxics(tp: toxiproxy.Toxiproxy, echo_upstream: Up
 
     proxy.destroy_toxic("latency_downstream")
     assert proxy.toxics() == {}
-    assert _roundtrip(proxy.listen) < 0.1
+    assert min(_roundtrip(proxy.listen) for _ in range(3)) < 0.1
     with pytest.raises(NotFound):
         proxy.destroy_toxic("latency_downstream")
 

@@ -183,3 +183,20 @@ def test_setprofile_backend_reports_depths_but_no_exceptions(make_module):
         mod.catch_far(3)
     assert p.exceptions == []
     assert p.max_depths[f"{mod.__name__}:boom"] == 4
+
+
+def test_exception_events_are_capped_per_iteration(make_module, exc_backend, monkeypatch):
+    from chaoskit.events import EventBus, ExceptionRaised, IterationStarted
+    from chaoskit.hooks import probe_state
+
+    monkeypatch.setattr(probe_state, "MAX_EXCEPTION_EVENTS_PER_ITERATION", 5)
+    mod = make_module(SOURCE)
+    bus = EventBus()
+    seen = []
+    bus.subscribe(seen.append, (ExceptionRaised,))
+    with probe(mod.__name__, bus=bus, backend=exc_backend) as p:
+        bus.publish(IterationStarted(iteration=0))
+        mod.retry(8)
+        mod.panicky(ChaosPanic("always published"))
+    assert len(p.exceptions) == 9  # every record is kept on the probe
+    assert [e.exc_type for e in seen] == ["TimeoutError"] * 5 + ["ChaosPanic"]

@@ -188,7 +188,7 @@ def test_patched_function_code_is_followed(make_module, backend):
     with probe(f"{mod.__name__}:down", backend=backend) as p:
         mod.down(3)
         with patch(f"{mod.__name__}:down", "0%return(1)"):
-            assert mod.down.__code__ not in p._codes
+            assert id(mod.down.__code__) not in p._codes
             p.refresh()
             mod.down(8)
         mod.down(2)
@@ -206,3 +206,13 @@ def test_patch_and_probe_on_a_module_imported_later(make_module, backend):
         p.refresh()
         assert mod.down(6) == 0
     assert p.max_depths[f"{name}:down"] == 7
+
+
+def test_reloaded_module_is_picked_up(make_module, backend):
+    mod = make_module(RECURSIVE)
+    with probe(mod.__name__, backend=backend) as p:
+        old_down = mod.down
+        mod = importlib.reload(mod)
+        assert mod.down is not old_down
+        mod.down(5)
+    assert p.max_depths[f"{mod.__name__}:down"] == 6

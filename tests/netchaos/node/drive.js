@@ -32,13 +32,13 @@ async function main() {
   out.plain = await roundtrip(proxy.listen, "hello");
 
   const toxic = await proxy.addToxic({
-    attributes: { latency: 200, jitter: 0 }, name: "lag", stream: "downstream",
+    attributes: { latency: 500, jitter: 0 }, name: "lag", stream: "downstream",
     toxicity: 1, type: "latency",
   });
   out.toxic = toxic.toJson();
   out.delayed = await roundtrip(proxy.listen, "hello");
 
-  const updated = await toxic.update({ ...toxic.toJson(), attributes: { latency: 400, jitter: 0 } });
+  const updated = await toxic.update({ ...toxic.toJson(), attributes: { latency: 900, jitter: 0 } });
   out.updated = updated.toJson();
   out.moreDelayed = await roundtrip(proxy.listen, "hello");
   out.fetched = (await proxy.getToxic("lag")).toJson();
