@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -176,7 +177,7 @@ class _Group(click.Group):
 @click.version_option(package_name="chaoskit", prog_name="chaoskit")
 @click.option(
     "--pyproject",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     default=None,
     help="pyproject.toml with [tool.chaoskit] defaults (default: the nearest one).",
 )
@@ -208,9 +209,14 @@ def _metrics_exporter(port: int) -> Any:
     return exporter
 
 
+def _file_stem(scenario: str) -> str:
+    """The scenario's name made safe as a file name (no path separators)."""
+    return re.sub(r'[\x00-\x1f/\\:*?"<>|]+', "_", scenario).strip(" .") or "scenario"
+
+
 def _per_scenario(path: str, scenario: str, many: bool) -> Path:
     p = Path(path)
-    return p.with_name(f"{p.stem}-{scenario}{p.suffix}") if many else p
+    return p.with_name(f"{p.stem}-{_file_stem(scenario)}{p.suffix}") if many else p
 
 
 def _threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -291,8 +297,8 @@ def run_command(
         for r in reports:
             format_for_path(r)
         changes: dict[str, Any] = {}
-        if seed is not None or defaults.seed is not None:
-            changes["seed"] = seed if seed is not None else defaults.seed
+        if seed is not None:
+            changes["seed"] = seed
         if repeat is not None:
             changes.update(repeat=repeat, run_for=None)
         if run_for is not None:
@@ -302,6 +308,11 @@ def run_command(
         if cli_thresholds is not None:
             changes["thresholds"] = cli_thresholds
         scenarios = [dataclasses.replace(s, **changes) for s in scenarios]
+        if seed is None and defaults.seed is not None:  # a default: the scenario's own wins
+            scenarios = [
+                dataclasses.replace(s, seed=defaults.seed) if s.seed is None else s
+                for s in scenarios
+            ]
         subscribers: list[Any] = []
         if metrics_port is not None:
             subscribers.append(_metrics_exporter(metrics_port))
@@ -340,7 +351,8 @@ def run_command(
         formats = list(defaults.reports) or (list(FORMATS) if out_dir else [])
         if out_dir:
             for fmt in formats:
-                write_report(report, Path(out_dir) / f"{scenario.name}{_SUFFIX[fmt]}", fmt)
+                stem = _file_stem(scenario.name)
+                write_report(report, Path(out_dir) / f"{stem}{_SUFFIX[fmt]}", fmt)
     for sub in subscribers:
         sub.stop()
     strict = unstable_fails if unstable_fails is not None else defaults.unstable_fails
@@ -377,7 +389,17 @@ def report_command(
         t = _thresholds(thresholds_name, min_success_rate, defaults)
         if not Path(events).is_file():
             raise ConfigError("no such event log", source=events)
-        report = Report.from_events(read_events(events), thresholds=t)
+        try:
+            recorded = list(read_events(events))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the event log: {exc}", source=events) from None
+        except ConfigError as exc:
+            if exc.source is not None:
+                raise
+            raise ConfigError(exc.message, source=events) from None
+        if not recorded:
+            raise ConfigError("no events (is it a chaoskit event log?)", source=events)
+        report = Report.from_events(recorded, thresholds=t)
         if t is None and defaults.thresholds is not None and report.thresholds_source == "default":
             report = report.with_thresholds(defaults.thresholds)
         fmt = fmt or (format_for_path(output) if output else "text")

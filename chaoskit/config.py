@@ -404,6 +404,8 @@ def build_scenario(data: Mapping[str, Any], path: str, sm: SourceMap) -> Any:
     checks = _components(data.get("check"), f"{path}.check", sm, "chaoskit.validators")
     for i, (name, val, sev) in enumerate(checks):
         b.check(name, val, severity=sev)
+        if sev is not None:
+            paths.setdefault(f"validator {name!r} severity", f"{path}.check[{i}].severity")
         paths.setdefault(f"validator {name!r}", f"{path}.check[{i}]")
     for key in ("probe", "probes"):
         if key in data:
@@ -419,6 +421,7 @@ def build_scenario(data: Mapping[str, Any], path: str, sm: SourceMap) -> Any:
     ):
         if key in data:
             getattr(b, key)(_expect(data[key], types, key, f"{path}.{key}", sm))
+            paths.setdefault(key, f"{path}.{key}")
     if "thresholds" in data:
         b.thresholds(_thresholds(data["thresholds"], f"{path}.thresholds", sm))
     if "metadata" in data:

@@ -26,7 +26,7 @@ from typing import IO, Any
 from chaoskit import context as _context
 from chaoskit._util import async_raise
 from chaoskit.context import IterationContext, RunContext
-from chaoskit.errors import ConfigError, HangDetected, RunInterrupted, ScenarioFailed
+from chaoskit.errors import ConfigError, RunInterrupted, ScenarioFailed
 from chaoskit.events import (
     EventBus,
     InjectorStarted,
@@ -58,6 +58,10 @@ FAIL_FAST = FailurePolicy.FAIL_FAST
 CONTINUE_ON_FAILURE = FailurePolicy.CONTINUE_ON_FAILURE
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+# Raised by a step, these end the run as well as failing the iteration.
+_STOPPING = (KeyboardInterrupt, SystemExit)
+# Stop reasons that make the report say the run was interrupted.
+_INTERRUPTIONS = ("hang", "abandoned", "KeyboardInterrupt", "SystemExit")
 
 
 def make_logger(
@@ -203,7 +207,7 @@ class Executor:
                 state.stop(interrupted)
             finally:
                 reason = interrupted or (
-                    state.stop_reason if state.stop_reason in ("hang", "abandoned") else None
+                    state.stop_reason if state.stop_reason in _INTERRUPTIONS else None
                 )
                 bus.publish(
                     RunFinished(
@@ -357,7 +361,7 @@ class Executor:
 
     def _supervise(self, state: _RunState, main_loop: _LazyLoop) -> str | None:
         workers = [
-            threading.Thread(
+            _Worker(
                 # each worker runs in a copy of the caller's context, so context-scoped
                 # settings (a test's failpoint scope) reach the steps
                 target=contextvars.copy_context().run,
@@ -370,9 +374,9 @@ class Executor:
         for t in workers:
             t.start()
         try:
-            while any(t.is_alive() for t in workers):
+            while any(t.running for t in workers):
                 for t in workers:
-                    t.join(0.05)
+                    t.wait(0.05)
                 if state.stop_reason == "hang":
                     self._reap(workers, state)
                     break
@@ -383,12 +387,12 @@ class Executor:
             return reason
         return None
 
-    def _reap(self, workers: list[threading.Thread], state: _RunState) -> None:
+    def _reap(self, workers: list[_Worker], state: _RunState) -> None:
         """After a stop: let workers finish, then interrupt them, then abandon them."""
         deadline = time.monotonic() + self.stop_grace
         interrupted = False
         while True:
-            alive = [t for t in workers if t.is_alive()]
+            alive = [t for t in workers if t.running]
             if not alive:
                 return
             now = time.monotonic()
@@ -405,7 +409,7 @@ class Executor:
                 interrupted = True
                 deadline = now + 1.0
             try:
-                alive[0].join(0.05)
+                alive[0].wait(0.05)
             except (KeyboardInterrupt, _Terminated):
                 deadline = 0.0
 
@@ -456,9 +460,13 @@ class Executor:
                         aloop.run_until_complete(_as_coroutine(result))
                 except RunInterrupted:
                     raise
-                except (Exception, HangDetected) as exc:
+                except BaseException as exc:
+                    # CancelledError, SystemExit, KeyboardInterrupt from a step fail the
+                    # iteration like any error; the last two also end the run.
                     error = exc
                     failed_step = step.name
+                    if isinstance(exc, _STOPPING):
+                        state.stop(type(exc).__name__)
                 if step_events:
                     bus.publish(
                         StepFinished(
@@ -528,6 +536,33 @@ class Executor:
             if state.severities[check.name] == "critical":
                 violations.append(f"{check.name}: {message}")
         return violations
+
+
+class _Worker(threading.Thread):
+    """A worker thread whose end is known from its own flag, not from ``is_alive()``.
+
+    On CPython < 3.13 a ``join()`` interrupted by Ctrl-C or the SIGTERM handler marks the
+    thread as stopped while it still runs (bpo-45274 fix), so the supervisor would tear
+    down the target under a running step; ``running`` stays True until ``run`` returns.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._finished = threading.Event()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._finished.set()
+
+    @property
+    def running(self) -> bool:
+        return not self._finished.is_set() and self.ident is not None
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the thread to end (safe to interrupt)."""
+        self._finished.wait(timeout)
 
 
 class _LazyLoop:

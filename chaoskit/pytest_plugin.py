@@ -78,7 +78,13 @@ def _seed_for(request: pytest.FixtureRequest) -> int:
 def _choose_seed(request: pytest.FixtureRequest) -> int:
     marker = request.node.get_closest_marker("chaos")
     if marker is not None and marker.kwargs.get("seed") is not None:
-        return int(marker.kwargs["seed"])
+        seed = marker.kwargs["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(
+                f"@pytest.mark.chaos(seed=...) must be an integer, got {seed!r}",
+                source=request.node.nodeid,
+            )
+        return seed
     option = request.config.getoption("--chaos-seed")
     if option is not None:
         return int(option)
@@ -114,7 +120,12 @@ def _chaoskit_marker(request: pytest.FixtureRequest) -> Iterator[None]:
     reseed_global(seed)
     with scope(f"pytest:{request.node.nodeid}"):
         for name, terms in failpoints.items():
-            enable(name, terms)
+            try:
+                enable(name, terms)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"@pytest.mark.chaos(failpoints=...): {exc}", source=request.node.nodeid
+                ) from None
         yield
 
 

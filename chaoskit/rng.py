@@ -14,6 +14,8 @@ import random
 import secrets
 import threading
 
+from chaoskit.errors import ConfigError
+
 __all__ = ["derive_rng", "derive_seed", "global_rng", "new_seed", "reseed_global"]
 
 _MASK = (1 << 63) - 1
@@ -42,9 +44,21 @@ def derive_rng(seed: int, iteration: int, *salt: object) -> random.Random:
 class _GlobalRNG:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        env = os.environ.get("CHAOSKIT_SEED")
-        self.seed = int(env) if env and env.lstrip("-").isdigit() else new_seed()
+        self.seed = _env_seed()
         self.rng = random.Random(self.seed)
+
+
+def _env_seed() -> int:
+    """``CHAOSKIT_SEED`` if set (an integer, else a ConfigError), else a random seed."""
+    env = os.environ.get("CHAOSKIT_SEED", "").strip()
+    if not env:
+        return new_seed()
+    try:
+        return int(env)
+    except ValueError:
+        raise ConfigError(
+            f"CHAOSKIT_SEED must be an integer, got {env!r}", source="CHAOSKIT_SEED"
+        ) from None
 
 
 _GLOBAL = _GlobalRNG()

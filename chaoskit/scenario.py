@@ -165,6 +165,11 @@ class ScenarioBuilder:
                 raise ConfigError(
                     f"{where}: step {name!r} is not callable (got {type(fn).__name__} {fn!r})"
                 )
+            if _is_generator_function(fn):
+                raise ConfigError(
+                    f"{where}: step {name!r} is a generator function (its body would never "
+                    "run): use a plain or an async function"
+                )
             if name in seen:
                 raise ConfigError(f"{where}: duplicate step name {name!r}")
             seen.add(name)
@@ -252,6 +257,13 @@ class ScenarioBuilder:
                 raise ConfigError(f"{where}: duplicate {kind} name {name!r}")
             seen.add(name)
         return items
+
+
+def _is_generator_function(fn: Any) -> bool:
+    """A generator step would return a generator and never run its body."""
+    import inspect
+
+    return inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
 
 
 def scenario(name: str) -> ScenarioBuilder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from chaoskit.errors import ConfigError
@@ -29,6 +30,8 @@ def parse_duration(value: object, *, what: str = "duration") -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{what} must be seconds or a string like '25ms', got {value!r}")
     if isinstance(value, (int, float)):
+        if value != value:
+            raise ConfigError(f"{what} must be a number of seconds, got {value!r}")
         if value < 0:
             raise ConfigError(f"{what} must not be negative, got {value!r}")
         return float(value)
@@ -50,7 +53,7 @@ def parse_size(value: object, *, what: str = "size") -> int:
         if value < 0:
             raise ConfigError(f"{what} must not be negative, got {value!r}")
         return value
-    if isinstance(value, float) and value >= 0:
+    if isinstance(value, float) and 0 <= value < math.inf:
         return int(value)
     if isinstance(value, str):
         m = _SIZE.match(value)

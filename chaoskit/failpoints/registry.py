@@ -49,6 +49,8 @@ __all__ = [
     "register",
     "registered",
     "reset",
+    "restore",
+    "saved",
     "scope",
     "status",
     "wait_until_hit",
@@ -267,12 +269,25 @@ def enabled(name: str, terms: str | Terms) -> Iterator[Terms]:
     finally:
         with _lock:
             if had and previous is not None:
-                _set(target, name, _State(name, previous.terms))
+                restore(name, previous, scope=target)
             elif had:
                 _set(target, name, None)
             else:
                 _set(target, name, None)
                 target.states.pop(name, None)
+
+
+def saved(name: str, *, scope: Scope | None = None) -> _State | None:
+    """The activation of ``name`` set in the current scope (or ``scope``), for :func:`restore`."""
+    return (scope or _scope_var.get()).states.get(name)
+
+
+def restore(name: str, state: _State, *, scope: Scope | None = None) -> None:
+    """Put back an activation from :func:`saved` with its counters, so a used-up
+    ``1*panic`` stays used up (``enable`` with the same terms would restart them)."""
+    with _lock:
+        state.released = threading.Event()  # set when it was replaced
+        _set(scope or _scope_var.get(), name, state)
 
 
 @contextlib.contextmanager

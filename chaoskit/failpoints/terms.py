@@ -246,8 +246,14 @@ def _message(text: str) -> str:
 def parse_duration(
     text: str, *, source: str | None = None, where: str | None = None, offset: int = 0
 ) -> Duration:
-    """``100`` (ms), ``1.5s``, ``200us``, ``10ms..50ms`` -> :class:`Duration` (seconds)."""
+    """``100`` (ms), ``1.5s``, ``200us``, ``10ms..50ms`` -> :class:`Duration` (seconds).
+
+    A quoted duration (``"1s"``, as gofail writes it) means the same as the bare one.
+    """
     full = where if where is not None else text
+    stripped = text.strip()
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+        text = stripped[1:-1]  # gofail spells durations as Go strings: sleep("100ms")
     parts = text.split("..")
     if len(parts) > 2:
         raise _error(f"bad duration {text.strip()!r}", full, offset, source)

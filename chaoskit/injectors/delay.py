@@ -80,11 +80,9 @@ class IntervalDelay(BaseInjector):
         return self.delay
 
 
-def random_delay(
-    min_delay: float | str, max_delay: float | str, probability: float = 1.0
-) -> RandomDelay:
+def random_delay(min: float | str, max: float | str, probability: float = 1.0) -> RandomDelay:
     """Delay each ``maybe_delay()`` by a uniform draw in [min, max] (Go: RandomDelay)."""
-    return RandomDelay(min_delay, max_delay, probability)
+    return RandomDelay(min, max, probability)
 
 
 def interval_delay(delay: float | str, interval: float | str) -> IntervalDelay:

@@ -40,7 +40,7 @@ class FailpointsInjector(BaseInjector):
                 self.terms[fp_name] = _parse(fp_name, text)
             except ConfigError as exc:
                 self._config_errors.append(exc)
-        self._previous: dict[str, Terms | None] = {}
+        self._previous: dict[str, Any] = {}
         self._counts_at_stop: dict[str, dict[str, int]] = {}
 
     def start(self, ctx: RunContext) -> None:
@@ -48,8 +48,7 @@ class FailpointsInjector(BaseInjector):
         self._previous.clear()
         self._counts_at_stop.clear()
         for fp_name, terms in self.terms.items():
-            old = registry.ROOT.states.get(fp_name)
-            self._previous[fp_name] = old.terms if old is not None else None
+            self._previous[fp_name] = registry.saved(fp_name, scope=registry.ROOT)
             registry.enable(fp_name, terms, scope=registry.ROOT)
 
     def stop(self, ctx: RunContext) -> None:
@@ -59,7 +58,7 @@ class FailpointsInjector(BaseInjector):
                 self._counts_at_stop[fp_name] = {"hits": hits, "fired": fired}
                 previous = self._previous.pop(fp_name, None)
                 if previous is not None:
-                    registry.enable(fp_name, previous, scope=registry.ROOT)
+                    registry.restore(fp_name, previous, scope=registry.ROOT)
                 else:
                     registry.disable(fp_name, scope=registry.ROOT)
         finally:

@@ -20,7 +20,6 @@ import importlib.util
 import os
 import sys
 import types
-import zipfile
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -120,10 +119,18 @@ def _find_main_in(script: str, path: str, exe: str) -> Program:
     )
 
 
+def _is_zipfile(path: str) -> bool:
+    if not os.path.isfile(path):
+        return False
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
 def _find_script(script: str) -> Program:
     exe = os.path.basename(sys.executable) or "python"
     path = os.path.abspath(script)
-    if os.path.isdir(path) or (os.path.isfile(path) and zipfile.is_zipfile(path)):
+    if os.path.isdir(path) or (not path.endswith(".py") and _is_zipfile(path)):
         return _find_main_in(script, path, exe)
     try:
         with open(path, "rb") as fh:

@@ -38,15 +38,22 @@ class Validator(Protocol):
 
 
 def check_number(
-    value: object, what: str, *, minimum: float | None = None, integer: bool = False
+    value: object,
+    what: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
 ) -> float:
     """Validate a numeric argument, raising ConfigError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise ConfigError(f"{what} must be a number, got {type(value).__name__} {value!r}")
     if integer and not isinstance(value, int):
         raise ConfigError(f"{what} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{what} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{what} must be <= {maximum}, got {value!r}")
     return float(value)
 
 

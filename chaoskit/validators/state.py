@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chaoskit.context import IterationContext
@@ -13,7 +15,7 @@ __all__ = ["StateConsistency", "state_consistency"]
 
 
 class StateConsistency(BaseValidator):
-    """Calls ``check(target)`` after each iteration.
+    """Calls ``check(target)`` (sync or async) after each iteration.
 
     ``True``/``None`` passes; ``False`` fails; a string fails with that message; an
     exception fails with its message.
@@ -36,6 +38,8 @@ class StateConsistency(BaseValidator):
         target = ctx.run.scenario.target if ctx.run.scenario is not None else None
         try:
             result = self.check(target)
+            if inspect.isawaitable(result):
+                result = _wait(result, ctx)
         except Exception as exc:
             return f"{self.description} raised {type(exc).__name__}: {exc}"
         if result is None or result is True:
@@ -45,6 +49,18 @@ class StateConsistency(BaseValidator):
         if result is False:
             return f"{self.description} returned False"
         return None if result else f"{self.description} returned {result!r}"
+
+
+def _wait(awaitable: Awaitable[Any], ctx: IterationContext) -> Any:
+    """Await an async check on the iteration's event loop (or a fresh one)."""
+
+    async def wrapper() -> Any:
+        return await awaitable
+
+    loop = ctx.loop
+    if loop is not None and not loop.is_closed() and not loop.is_running():
+        return loop.run_until_complete(wrapper())
+    return asyncio.run(wrapper())
 
 
 def state_consistency(

@@ -6,6 +6,7 @@ import threading
 import time
 
 from chaoskit.context import IterationContext, RunContext
+from chaoskit.errors import ConfigError
 from chaoskit.report.model import percentile
 from chaoskit.units import parse_duration
 from chaoskit.validators.base import BaseValidator, check_number
@@ -58,8 +59,13 @@ class ExecutionTime(BaseValidator):
         self.max_time = self._arg(lambda: parse_duration(max_time, what="execution_time max"), 0.0)
         self.min_time = self._arg(lambda: parse_duration(min_time, what="execution_time min"), 0.0)
         self.percentile = self._arg(
-            lambda: check_number(percentile, "execution_time percentile", minimum=0), 95.0
+            lambda: check_number(percentile, "execution_time percentile", minimum=0, maximum=100),
+            95.0,
         )
+        if self.min_time > self.max_time:
+            self._config_errors.append(
+                ConfigError(f"execution_time min ({min_time!r}) is greater than max ({max_time!r})")
+            )
         self._t0: dict[int, float] = {}
         self._durations: list[float] = []
         self._lock = threading.Lock()
@@ -94,7 +100,7 @@ def slow_iteration(threshold: float | str) -> SlowIteration:
 
 
 def execution_time(
-    max_time: float | str, min_time: float | str = 0.0, percentile: float = 95.0
+    max: float | str, min: float | str = 0.0, percentile: float = 95.0
 ) -> ExecutionTime:
-    """Iterations must take between ``min_time`` and ``max_time``."""
-    return ExecutionTime(max_time, min_time, percentile)
+    """Iterations must take between ``min`` and ``max`` (and so must their ``percentile``)."""
+    return ExecutionTime(max, min, percentile)

@@ -1,0 +1,163 @@
+"""Edge cases found by trying the documented surface as a new user would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+import chaoskit as ck
+from chaoskit import injectors, validators
+
+CTRL_C_DURING_STEP = """
+import _thread, threading, time
+import chaoskit as ck
+
+log = []
+
+class Target:
+    def teardown(self):
+        log.append("teardown")
+
+def step(t):
+    log.append("step-start")
+    time.sleep(1.0)
+    log.append("step-end")
+
+s = ck.scenario("sig").target(Target()).step("s", step).repeat(1).build()
+threading.Timer(0.3, _thread.interrupt_main).start()
+report = ck.Executor(log_level="critical").run(s)
+print("INTERRUPTED", report.interrupted, report.interrupt_reason)
+print("LOG", ",".join(log))
+"""
+
+
+def test_ctrl_c_waits_for_the_running_step_before_teardown() -> None:
+    """An interrupted join() must not make the executor believe the worker has ended
+    (CPython < 3.13 marks the thread stopped), so teardown runs after the step."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_STEP],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "INTERRUPTED True KeyboardInterrupt" in proc.stdout
+    assert "LOG step-start,step-end,teardown" in proc.stdout
+
+
+def test_cancelled_error_in_an_async_step_fails_the_iteration() -> None:
+    async def step(t: object) -> None:
+        raise asyncio.CancelledError()
+
+    s = ck.scenario("cancel").step("s", step).repeat(3).build()
+    report = ck.Executor(failure_policy=ck.CONTINUE_ON_FAILURE, log_level="critical").run(s)
+    assert report.iterations == 3
+    assert [(f.iteration, f.step) for f in report.failures] == [(0, "s"), (1, "s"), (2, "s")]
+    assert "CancelledError" in str(report.failures[0].error)
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt()])
+def test_system_exit_or_keyboard_interrupt_in_a_step_fails_it_and_ends_the_run(
+    exc: BaseException,
+) -> None:
+    def step(t: object) -> None:
+        raise exc
+
+    s = ck.scenario("exit").step("s", step).repeat(50).build()
+    report = ck.Executor(failure_policy=ck.CONTINUE_ON_FAILURE, log_level="critical").run(s)
+    assert report.iterations == 1
+    assert report.failures[0].step == "s"
+    assert type(exc).__name__ in str(report.failures[0].error)
+    assert report.interrupted and report.interrupt_reason == type(exc).__name__
+
+
+def test_generator_steps_are_rejected_at_build() -> None:
+    """A generator step would return a generator and never run its body."""
+
+    def gen(t: object) -> object:
+        yield 1
+
+    async def agen(t: object) -> object:
+        yield 1
+
+    for fn in (gen, agen):
+        with pytest.raises(ck.ConfigError, match=r"step 's'.*generator"):
+            ck.scenario("g").step("s", fn).build()
+
+
+def test_async_state_check_is_awaited() -> None:
+    async def balance_ok(target: object) -> bool:
+        await asyncio.sleep(0)
+        return False
+
+    s = (
+        ck.scenario("state")
+        .step("s", lambda t: None)
+        .check("balance", validators.state_consistency(balance_ok))
+        .repeat(2)
+        .build()
+    )
+    report = ck.Executor(failure_policy=ck.CONTINUE_ON_FAILURE, log_level="critical").run(s)
+    assert not report.passed
+    assert "balance_ok returned False" in report.verdicts["balance"].message
+
+
+def test_execution_time_and_random_delay_take_the_documented_keywords() -> None:
+    """README: ``execution_time(max, min=0, percentile=95)``, ``random_delay(min, max)``."""
+    v = validators.execution_time(max="1s", min="10ms", percentile=99)
+    assert (v.max_time, v.min_time, v.percentile) == (1.0, 0.01, 99.0)
+    d = injectors.random_delay(min="5ms", max="25ms", probability=0.5)
+    assert (d.min, d.max, d.probability) == (0.005, 0.025, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("validator", "message"),
+    [
+        (validators.execution_time("10ms", "1s"), "min"),
+        (validators.execution_time("1s", percentile=101), "percentile"),
+        (validators.execution_time("1s", percentile=float("nan")), "percentile"),
+    ],
+)
+def test_bad_execution_time_arguments_fail_at_build(validator: object, message: str) -> None:
+    with pytest.raises(ck.ConfigError, match=message):
+        ck.scenario("t").step("s", lambda t: None).check("time", validator).build()
+
+
+def test_nan_run_for_is_a_config_error_instead_of_an_endless_run() -> None:
+    with pytest.raises(ck.ConfigError, match="run_for"):
+        ck.scenario("n").step("s", lambda t: None).run_for(float("nan")).build()
+    with pytest.raises(ck.ConfigError, match="no_infinite_loop"):
+        (
+            ck.scenario("n")
+            .step("s", lambda t: None)
+            .check("hang", validators.no_infinite_loop(float("nan")))
+            .build()
+        )
+
+
+def test_infinite_size_is_a_config_error() -> None:
+    with pytest.raises(ck.ConfigError, match="memory_pressure"):
+        (
+            ck.scenario("m")
+            .step("s", lambda t: None)
+            .inject("mem", injectors.memory_pressure(float("inf")))
+            .build()
+        )
+
+
+def test_bad_chaoskit_seed_is_a_config_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import chaoskit"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CHAOSKIT_SEED": "abc"},
+    )
+    assert proc.returncode != 0
+    assert (
+        "ConfigError" in proc.stderr and "CHAOSKIT_SEED" in proc.stderr and "'abc'" in proc.stderr
+    )

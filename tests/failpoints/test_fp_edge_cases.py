@@ -1,0 +1,80 @@
+"""Edge cases found by trying the documented failpoint surface as a new user would."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import chaoskit as ck
+from chaoskit import injectors
+from chaoskit.failpoints import failpoint, parse_terms
+
+
+def test_enabled_restores_the_previous_setting_with_its_counters(fp_name: str) -> None:
+    """A used-up ``1*return`` must stay used up after a nested ``enabled`` block."""
+    failpoint.enable(fp_name, "1*return(1)")
+    assert failpoint.inject(fp_name) == 1
+    with failpoint.enabled(fp_name, "return(2)"):
+        assert failpoint.inject(fp_name) == 2
+    assert failpoint.inject(fp_name) is None
+    (term,) = failpoint.status(fp_name)[fp_name].per_term
+    assert (term.fired, term.remaining) == (1, 0)
+
+
+def test_restored_pause_still_pauses(fp_name: str) -> None:
+    """Replacing a ``pause`` releases its waiters; the restored one must pause again."""
+    import threading
+
+    failpoint.enable(fp_name, "pause")
+    with failpoint.enabled(fp_name, "off"):
+        pass
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (failpoint.inject(fp_name), done.set()))
+    worker.start()
+    try:
+        assert not done.wait(0.3)
+    finally:
+        failpoint.disable(fp_name)
+        worker.join(5)
+    assert done.is_set()
+
+
+def test_scenario_injector_restores_the_previous_setting_with_its_counters(
+    fp_name: str,
+) -> None:
+    failpoint.enable(fp_name, "1*return(1)")
+    assert failpoint.inject(fp_name) == 1
+    s = (
+        ck.scenario("fp")
+        .step("s", lambda t: failpoint.inject(fp_name))
+        .inject("faults", injectors.failpoints({fp_name: "return(2)"}))
+        .repeat(3)
+        .build()
+    )
+    assert ck.run(s, log_level="critical").failpoints[fp_name] == {"hits": 3, "fired": 3}
+    assert failpoint.inject(fp_name) is None
+
+
+@pytest.mark.parametrize(
+    ("terms", "seconds"),
+    [('sleep("100ms")', 0.1), ('sleep("1s")', 1.0), ("delay('200us')", 0.0002)],
+)
+def test_gofail_quoted_durations_are_accepted(terms: str, seconds: float) -> None:
+    """gofail writes ``sleep("100ms")`` (a Go duration string)."""
+    parsed = parse_terms(terms)
+    duration = parsed.terms[0].args[0]
+    assert duration.low == pytest.approx(seconds)  # type: ignore[attr-defined]
+    assert parse_terms(str(parsed)) == parsed
+
+
+def test_gofail_quoted_sleep_sleeps(fp_name: str) -> None:
+    with failpoint.enabled(fp_name, 'sleep("50ms")'):
+        t0 = time.perf_counter()
+        failpoint.inject(fp_name)
+        assert time.perf_counter() - t0 >= 0.045
+
+
+def test_quoted_bad_duration_is_still_an_error() -> None:
+    with pytest.raises(ck.ConfigError, match="bad duration 'x'"):
+        parse_terms('sleep("x")')
