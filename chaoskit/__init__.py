@@ -22,38 +22,38 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# The context hooks and the exceptions are imported eagerly: they are what production code
-# calls, and they are light. Everything else loads on first use (PEP 562), so `import
-# chaoskit` in a program under test, or under `python -m chaoskit.instrument`, stays cheap.
-from chaoskit.context import (
-    IterationContext,
-    RunContext,
-    maybe_delay,
-    maybe_delay_async,
-    maybe_error,
-    maybe_error_async,
-    maybe_network_chaos,
-    maybe_network_chaos_async,
-    maybe_panic,
-    maybe_panic_async,
-    record_panic,
-    record_recursion_depth,
-)
-from chaoskit.errors import (
-    ChaosError,
-    ChaosKitError,
-    ChaosPanic,
-    ConfigError,
-    HangDetected,
-    RunInterrupted,
-    ScenarioFailed,
-)
-
-# Eager on purpose: the submodule chaoskit.scenario would otherwise shadow the function.
+# Eager on purpose, and first: importing the submodule chaoskit.scenario binds the package
+# attribute `scenario` to the module; rebinding it to the builder function here, once, keeps
+# `ck.scenario(...)` right for good (a module already imported is not re-bound).
 from chaoskit.scenario import Scenario, ScenarioBuilder, scenario
 
+# Everything else loads on first use (PEP 562), so `import chaoskit` in a program under
+# test, or under `python -m chaoskit.instrument`, stays cheap.
 if TYPE_CHECKING:
     from chaoskit import injectors, thresholds, validators
+    from chaoskit.context import (
+        IterationContext,
+        RunContext,
+        maybe_delay,
+        maybe_delay_async,
+        maybe_error,
+        maybe_error_async,
+        maybe_network_chaos,
+        maybe_network_chaos_async,
+        maybe_panic,
+        maybe_panic_async,
+        record_panic,
+        record_recursion_depth,
+    )
+    from chaoskit.errors import (
+        ChaosError,
+        ChaosKitError,
+        ChaosPanic,
+        ConfigError,
+        HangDetected,
+        RunInterrupted,
+        ScenarioFailed,
+    )
     from chaoskit.events import EventBus
     from chaoskit.executor import CONTINUE_ON_FAILURE, FAIL_FAST, Executor, FailurePolicy, run
     from chaoskit.failpoints import failpoint
@@ -99,7 +99,18 @@ __all__ = [
 ]
 
 # name -> (module, attribute or None for the module itself)
+_CONTEXT_NAMES = (
+    "IterationContext", "RunContext", "maybe_delay", "maybe_delay_async", "maybe_error",
+    "maybe_error_async", "maybe_network_chaos", "maybe_network_chaos_async", "maybe_panic",
+    "maybe_panic_async", "record_panic", "record_recursion_depth",
+)  # fmt: skip
+_ERROR_NAMES = (
+    "ChaosError", "ChaosKitError", "ChaosPanic", "ConfigError", "HangDetected",
+    "RunInterrupted", "ScenarioFailed",
+)  # fmt: skip
 _LAZY: dict[str, tuple[str, str | None]] = {
+    **{name: ("chaoskit.context", name) for name in _CONTEXT_NAMES},
+    **{name: ("chaoskit.errors", name) for name in _ERROR_NAMES},
     "injectors": ("chaoskit.injectors", None),
     "validators": ("chaoskit.validators", None),
     "thresholds": ("chaoskit.thresholds", None),

@@ -145,6 +145,34 @@ def test_bad_marker_arguments_are_config_errors(app: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*unexpected argument failpoint*", "*ConfigError*"])
 
 
+def test_bad_marker_terms_and_seed_are_config_errors_naming_the_test(
+    app: pytest.Pytester,
+) -> None:
+    app.makepyfile(
+        test_named="""
+        import pytest
+
+        @pytest.mark.chaos(failpoints={"x": "bogus((("})
+        def test_bad_terms():
+            pass
+
+        @pytest.mark.chaos(seed="abc")
+        def test_bad_seed():
+            pass
+        """
+    )
+    result = app.runpytest_subprocess()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ConfigError: @pytest.mark.chaos(failpoints=...): *'bogus(((' in "
+            "test_named.py::test_bad_terms",
+            "*ConfigError: @pytest.mark.chaos(seed=...) must be an integer, got 'abc' in "
+            "test_named.py::test_bad_seed",
+        ]
+    )
+
+
 def test_xdist_workers_do_not_see_each_others_failpoints(app: pytest.Pytester) -> None:
     """Tests that enable the same failpoint differently run in parallel, many times over."""
     cases = []
