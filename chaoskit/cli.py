@@ -214,6 +214,14 @@ def _file_stem(scenario: str) -> str:
     return re.sub(r'[\x00-\x1f/\\:*?"<>|]+', "_", scenario).strip(" .") or "scenario"
 
 
+def _write(report: Any, path: str | Path, fmt: str | None = None) -> None:
+    """Write a report file; an unwritable path is a configuration error (exit 2)."""
+    try:
+        write_report(report, path, fmt)
+    except OSError as exc:
+        _fail_config(ConfigError(f"cannot write the report: {exc}", source=str(path)))
+
+
 def _per_scenario(path: str, scenario: str, many: bool) -> Path:
     p = Path(path)
     return p.with_name(f"{p.stem}-{_file_stem(scenario)}{p.suffix}") if many else p
@@ -302,7 +310,7 @@ def run_command(
         if repeat is not None:
             changes.update(repeat=repeat, run_for=None)
         if run_for is not None:
-            changes.update(run_for=parse_duration(run_for), repeat=None)
+            changes.update(run_for=parse_duration(run_for, what="--run-for"), repeat=None)
         if workers is not None:
             changes["workers"] = workers
         if cli_thresholds is not None:
@@ -338,7 +346,21 @@ def run_command(
             json_logs=json_logs,
             subscribers=subscribers,
         )
-        report = executor.run(scenario)
+        try:
+            report = executor.run(scenario)
+        except Exception as exc:  # the target's setup() or an injector's start() raised
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{frame.filename}:{frame.lineno}"
+            if isinstance(exc, ConfigError):
+                for sub in subscribers:
+                    sub.stop()
+                _fail_config(ConfigError(f"scenario {scenario.name!r}: {exc}"))
+            click.echo(f"chaoskit: scenario {scenario.name!r} could not run: "
+                       f"{type(exc).__name__}: {exc} (at {where})", err=True)  # fmt: skip
+            if quiet:
+                click.echo(f"{Verdict.FAIL}  {scenario.name}  (could not run)")
+            worst = Verdict.FAIL
+            continue
         verdict = report.verdict
         worst = max(worst, verdict, key=lambda v: v.rank)
         if quiet:
@@ -347,12 +369,12 @@ def run_command(
         else:
             click.echo(report.to_text())
         for path in reports:
-            write_report(report, _per_scenario(path, scenario.name, many))
+            _write(report, _per_scenario(path, scenario.name, many))
         formats = list(defaults.reports) or (list(FORMATS) if out_dir else [])
         if out_dir:
             for fmt in formats:
                 stem = _file_stem(scenario.name)
-                write_report(report, Path(out_dir) / f"{stem}{_SUFFIX[fmt]}", fmt)
+                _write(report, Path(out_dir) / f"{stem}{_SUFFIX[fmt]}", fmt)
     for sub in subscribers:
         sub.stop()
     strict = unstable_fails if unstable_fails is not None else defaults.unstable_fails
@@ -406,7 +428,7 @@ def report_command(
     except ConfigError as exc:
         _fail_config(exc)
     if output:
-        write_report(report, output, fmt)
+        _write(report, output, fmt)
         click.echo(f"{report.verdict}: wrote {fmt} report to {output}", err=True)
     else:
         click.echo(render(report, fmt), nl=False)

@@ -397,16 +397,19 @@ def build_scenario(data: Mapping[str, Any], path: str, sm: SourceMap) -> Any:
     for i, (name, fn) in enumerate(_steps(data["steps"], f"{path}.steps", sm)):
         b.step(name, fn)
         paths.setdefault(f"step {name!r}", f"{path}.steps[{i}]")
+        paths[f"step name {name!r}"] = f"{path}.steps[{i}]"  # a duplicate: the last one
     injects = _components(data.get("inject"), f"{path}.inject", sm, "chaoskit.injectors")
     for i, (name, inj, _) in enumerate(injects):
         b.inject(name, inj)
         paths.setdefault(f"injector {name!r}", f"{path}.inject[{i}]")
+        paths[f"injector name {name!r}"] = f"{path}.inject[{i}]"
     checks = _components(data.get("check"), f"{path}.check", sm, "chaoskit.validators")
     for i, (name, val, sev) in enumerate(checks):
         b.check(name, val, severity=sev)
         if sev is not None:
             paths.setdefault(f"validator {name!r} severity", f"{path}.check[{i}].severity")
         paths.setdefault(f"validator {name!r}", f"{path}.check[{i}]")
+        paths[f"validator name {name!r}"] = f"{path}.check[{i}]"
     for key in ("probe", "probes"):
         if key in data:
             scopes = data[key] if isinstance(data[key], list) else [data[key]]

@@ -321,9 +321,11 @@ def read_events(path: str | Path) -> Iterator[Event]:
         if not isinstance(data, dict):
             raise ConfigError(f"line {lineno} is not a JSON object", source=str(path))
         try:
-            yield event_from_dict(data)
-        except TypeError as exc:
-            raise ConfigError(f"bad event at line {lineno}: {exc}", source=str(path)) from None
+            event = event_from_dict(data)
+        except (TypeError, ConfigError) as exc:  # a missing field, an unknown kind
+            message = exc.message if isinstance(exc, ConfigError) else str(exc)
+            raise ConfigError(f"bad event at line {lineno}: {message}", source=str(path)) from None
+        yield event
 
 
 # --- the bus ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Generator, Iterator, Mapping
@@ -167,6 +168,8 @@ class ChaosFixture:
         from chaoskit.scenario import ScenarioBuilder
 
         built = scenario.build() if isinstance(scenario, ScenarioBuilder) else scenario
+        if built.seed is None:  # so that --chaos-seed replays it, as the failure message says
+            built = dataclasses.replace(built, seed=self.seed)
         t = preset(thresholds) if thresholds is not None else self.thresholds
         executor_options.setdefault("failure_policy", ck.CONTINUE_ON_FAILURE)
         executor_options.setdefault("progress", False)

@@ -44,6 +44,7 @@ class CheckSpec:
     name: str
     validator: Any
     severity: str
+    explicit: bool = False  # severity given to .check(): it wins over the thresholds
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class ScenarioBuilder:
                     f"{where}: validator {name!r} severity must be one of "
                     f"{', '.join(_SEVERITIES)}, got {sev!r}"
                 )
-            checks.append(CheckSpec(name, validator, sev))
+            checks.append(CheckSpec(name, validator, sev, explicit=severity is not None))
         for scope in self._probes:
             if not isinstance(scope, str) or not scope:
                 raise ConfigError(f"{where}: probe scope must be a non-empty string, got {scope!r}")

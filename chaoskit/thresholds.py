@@ -162,14 +162,16 @@ class Thresholds:
     def resolve_checks(self, checks: Iterable[Any]) -> dict[str, str]:
         """Severities for a scenario's checks (objects with name, validator, severity).
 
-        A check's severity counts as chosen by the user when it differs from its
-        validator class's ``default_severity``; otherwise these thresholds decide.
+        A check's severity counts as chosen by the user when it was given to
+        ``.check(..., severity=...)`` or differs from its validator class's
+        ``default_severity``; otherwise these thresholds decide.
         """
         out: dict[str, str] = {}
         for c in checks:
             validator = c.validator
             default = getattr(type(validator), "default_severity", None)
-            explicit = c.severity if default is None or c.severity != default else None
+            chosen = getattr(c, "explicit", False)
+            explicit = c.severity if chosen or default is None or c.severity != default else None
             kind = getattr(validator, "kind", None)
             out[c.name] = self.severity_for(c.name, kind, c.severity, explicit)
         return out

@@ -288,6 +288,9 @@ def restore(name: str, state: _State, *, scope: Scope | None = None) -> None:
     with _lock:
         state.released = threading.Event()  # set when it was replaced
         _set(scope or _scope_var.get(), name, state)
+        with _count_lock, state.lock:
+            _hits_total[name] = state.hits
+            _fired_total[name] = sum(state.fired)
 
 
 @contextlib.contextmanager

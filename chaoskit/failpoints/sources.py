@@ -157,11 +157,21 @@ class FileSource:
     def _run(self) -> None:
         from chaoskit.failpoints.registry import _log
 
+        pending: tuple[object, ...] | None = None
         while not self._stop.wait(self.interval):
             # Compare the content too: two writes within the file system's mtime
             # granularity can leave size and mtime unchanged.
-            if self._read_stamp() == self._stamp and self._read_text() == self._text:
+            seen = (self._read_stamp(), self._read_text())
+            if seen == (self._stamp, self._text):
+                pending = None
                 continue
+            if seen != pending:
+                # Changed since the last poll: apply it once it has stayed the same for a
+                # whole interval, so a file caught half-written (an editor or
+                # ``write_text`` truncates it first) never disables its entries.
+                pending = seen
+                continue
+            pending = None
             try:
                 self.load()
             except ConfigError as exc:

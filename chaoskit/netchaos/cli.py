@@ -37,7 +37,13 @@ async def _serve(server: AsyncServer) -> None:
 
 @click.command("proxy")
 @click.option("--host", default="127.0.0.1", show_default=True, help="API listen address.")
-@click.option("--port", default=8474, show_default=True, type=int, help="API port (0: any).")
+@click.option(
+    "--port",
+    default=8474,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="API port (0: any).",
+)
 @click.option(
     "--config",
     "config",
@@ -50,7 +56,8 @@ def proxy_command(host: str, port: int, config: str | None, seed: int | None) ->
     """Run the Toxiproxy-compatible chaos proxy until Ctrl-C or SIGTERM."""
     try:
         asyncio.run(_serve(AsyncServer(host, port, config, seed=seed, log=make_logger(20))))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ConfigError as exc:  # a bad --config file or an unusable --host/--port
+        click.echo(f"chaoskit: error: {exc}", err=True)
+        sys.exit(2)  # the CLI's exit status for usage and configuration errors
     except KeyboardInterrupt:
         pass

@@ -71,5 +71,6 @@ def write_report(report: Report, path: str | Path, fmt: str | None = None) -> Pa
     out = Path(path)
     text = render(report, fmt or format_for_path(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    # an undecodable file name in an error message is a lone surrogate: keep it visible
+    out.write_text(text, encoding="utf-8", errors="backslashreplace")
     return out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 from chaoskit._util import async_raise, frame_location, stack_lines, thread_frame
@@ -44,6 +47,7 @@ class NoInfiniteLoop(BaseValidator):
         self.interrupt = interrupt
         self._lock = threading.Lock()
         self._active: dict[int, tuple[int, int, float]] = {}  # worker -> (thread, iteration, t0)
+        self._contexts: dict[int, IterationContext] = {}  # worker -> its running iteration
         self._hung: dict[int, LoopDetected] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,10 +64,12 @@ class NoInfiniteLoop(BaseValidator):
     def before_iteration(self, ctx: IterationContext) -> None:
         with self._lock:
             self._active[ctx.worker] = (threading.get_ident(), ctx.iteration, time.monotonic())
+            self._contexts[ctx.worker] = ctx
 
     def after_iteration(self, ctx: IterationContext) -> str | None:
         with self._lock:
             self._active.pop(ctx.worker, None)
+            self._contexts.pop(ctx.worker, None)
             event = self._hung.pop(ctx.iteration, None)
         if event is None:
             return None
@@ -84,20 +90,32 @@ class NoInfiniteLoop(BaseValidator):
                     for w, (tid, it, t0) in self._active.items()
                     if now - t0 > self.timeout and it not in self._hung
                 ]
-            for _worker, tid, iteration, t0 in overdue:
-                self._detect(tid, iteration, now - t0)
+            for worker, tid, iteration, t0 in overdue:
+                self._detect(tid, iteration, now - t0, self._contexts.get(worker))
 
-    def _detect(self, tid: int, iteration: int, elapsed: float) -> None:
+    def _detect(
+        self, tid: int, iteration: int, elapsed: float, ctx: IterationContext | None = None
+    ) -> None:
         run = self._run
         assert run is not None
         frame = thread_frame(tid)
+        if (
+            frame is not None
+            and _in_event_loop(frame)
+            and ctx is not None
+            and ctx.loop is not None
+            and ctx.loop.is_running()
+        ):
+            # an async step whose loop waits in select(): where the step's coroutine is
+            # awaiting says more than selectors.py
+            frame = _awaiting_frame(ctx.loop) or frame
         thread = next((t for t in threading.enumerate() if t.ident == tid), None)
         function, count = _probe_info(tid)
         event = LoopDetected(
             iteration=iteration,
             elapsed=elapsed,
             thread=thread.name if thread is not None else str(tid),
-            location=frame_location(frame) if frame is not None else "<unknown>",
+            location=frame_location(_user_frame(frame)) if frame is not None else "<unknown>",
             stack=stack_lines(frame),
             function=function,
             loop_iterations=count,
@@ -128,6 +146,53 @@ class NoInfiniteLoop(BaseValidator):
             self._thread.join(timeout=2)
             self._thread = None
         super().stop(run)
+
+
+_STDLIB = os.path.dirname(threading.__file__) + os.sep
+_CHAOSKIT = os.path.dirname(os.path.dirname(__file__)) + os.sep
+
+
+def _user_frame(frame: FrameType) -> FrameType:
+    """The innermost frame outside the standard library and chaoskit (a thread blocked in
+    ``Event.wait`` is stuck where the code under test waits, not in threading.py)."""
+    f: FrameType | None = frame
+    while f is not None:
+        name = f.f_code.co_filename
+        library = name.startswith(_CHAOSKIT) or (
+            name.startswith(_STDLIB) and "-packages" not in name
+        )
+        if not library:
+            return f
+        f = f.f_back
+    return frame
+
+
+def _in_event_loop(frame: FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    return f"{os.sep}asyncio{os.sep}" in filename or filename.endswith("selectors.py")
+
+
+def _awaiting_frame(loop: asyncio.AbstractEventLoop) -> FrameType | None:
+    """The innermost frame outside asyncio of the coroutine chain of a task on ``loop``
+    (the executor's step task first)."""
+    try:
+        tasks = list(asyncio.all_tasks(loop))
+    except Exception:  # read from another thread: best effort
+        return None
+    tasks.sort(key=lambda t: getattr(t.get_coro(), "__qualname__", "") != "_as_coroutine")
+    for task in tasks:
+        found: FrameType | None = None
+        coro: Any = task.get_coro()
+        for _ in range(100):
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                break
+            if not _in_event_loop(frame) and frame.f_code.co_name != "_as_coroutine":
+                found = frame
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if found is not None:
+            return found
+    return None
 
 
 def _probe_info(tid: int) -> tuple[str | None, int | None]:

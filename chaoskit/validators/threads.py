@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
+import weakref
+from typing import Any
 
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.events import ResourceSample, TaskLeaked, ThreadLeaked
@@ -71,18 +74,37 @@ class NoThreadLeak(BaseValidator):
         )
         self.grace = self._arg(lambda: check_number(grace, "no_thread_leak grace", minimum=0), 0.2)
         self._before: dict[int, set[int]] = {}
+        self._owners: _ThreadOwners | None = None
+
+    def start(self, run: RunContext) -> None:
+        super().start(run)
+        if run.scenario is not None and run.scenario.workers > 1:
+            # with several workers, a thread another worker's step started is not a leak
+            # of this iteration: remember which worker each thread was started from
+            self._owners = _ThreadOwners().install()
+
+    def stop(self, run: RunContext) -> None:
+        if self._owners is not None:
+            self._owners.uninstall()
+            self._owners = None
+        super().stop(run)
 
     def before_iteration(self, ctx: IterationContext) -> None:
         self._before[ctx.worker] = {id(t) for t in threading.enumerate()}
 
     def after_iteration(self, ctx: IterationContext) -> str | None:
         before = self._before.pop(ctx.worker, set())
+        owners = self._owners
+        me = threading.get_ident()
         deadline = time.monotonic() + self.grace
         while True:
             new = [
                 t
                 for t in threading.enumerate()
-                if id(t) not in before and t.is_alive() and not _own(t)
+                if id(t) not in before
+                and t.is_alive()
+                and not _own(t)
+                and (owners is None or owners.owner(t) in (me, None))
             ]
             if len(new) <= self.tolerance or time.monotonic() >= deadline:
                 break
@@ -93,6 +115,53 @@ class NoThreadLeak(BaseValidator):
         ctx.emit(ThreadLeaked(iteration=ctx.iteration, count=len(new), names=names))
         # the leaked threads are now the baseline: report each leak once
         return f"{len(new)} thread(s) leaked: {', '.join(names[:5])}"
+
+
+class _ThreadOwners:
+    """While installed, records for each started thread the worker it descends from.
+
+    ``threading.Thread.start`` is wrapped for the run (and restored at its end): a thread
+    started by a chaoskit thread (a worker) is owned by it; a thread started by a user
+    thread inherits that thread's owner.
+    """
+
+    def __init__(self) -> None:
+        self._owners: weakref.WeakKeyDictionary[threading.Thread, int] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._original: Any = None
+        self._wrapper: Any = None
+        self._active = False
+
+    def install(self) -> _ThreadOwners:
+        original: Any = threading.Thread.start
+        owners = self
+
+        @functools.wraps(original)
+        def start(thread: threading.Thread) -> None:
+            if owners._active:
+                parent = threading.current_thread()
+                with owners._lock:
+                    owner = None if _own(parent) else owners._owners.get(parent)
+                    owners._owners[thread] = threading.get_ident() if owner is None else owner
+            original(thread)
+
+        self._original = original
+        self._active = True
+        self._wrapper = start
+        threading.Thread.start = start  # type: ignore[method-assign, assignment]
+        return self
+
+    def uninstall(self) -> None:
+        self._active = False  # a wrapper someone else wrapped again becomes a pass-through
+        if self._original is not None and threading.Thread.start is self._wrapper:
+            threading.Thread.start = self._original  # type: ignore[method-assign]
+        self._original = None
+
+    def owner(self, thread: threading.Thread) -> int | None:
+        """The ident of the worker (or other thread) ``thread`` descends from; None if it
+        was started before the run."""
+        with self._lock:
+            return self._owners.get(thread)
 
 
 class NoTaskLeak(BaseValidator):

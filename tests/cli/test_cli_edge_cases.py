@@ -116,3 +116,73 @@ def test_a_missing_pyproject_given_explicitly_is_a_usage_error(
     result = CliRunner().invoke(main, ["--pyproject", "nope.toml", "run", "s.py", "-q"])
     assert result.exit_code == 2
     assert "nope.toml" in result.stderr
+
+
+def test_a_bad_run_for_option_names_the_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.py").write_text(
+        "import chaoskit as ck\nok = ck.scenario('ok').step('s', lambda t: None).repeat(1).build()\n"
+    )
+    code, _, err = invoke("run", "s.py", "--run-for", "soon")
+    assert code == 2
+    assert err.startswith("chaoskit: error: --run-for: ") and "'soon'" in err
+
+
+def test_an_unwritable_report_path_is_a_config_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.py").write_text(
+        "import chaoskit as ck\nok = ck.scenario('ok').step('s', lambda t: None).repeat(1).build()\n"
+    )
+    (tmp_path / "taken").write_text("a file, not a directory\n")
+    code, out, err = invoke("run", "s.py", "-q", "--events", "ev.jsonl", "--report-dir", "taken")
+    assert code == 2 and out.startswith("PASS  ok")
+    assert err.startswith("chaoskit: error: cannot write the report: ") and "taken" in err
+    code, _, err = invoke("report", "ev.jsonl", "-o", "taken/r.json")
+    assert code == 2
+    assert err.startswith("chaoskit: error: cannot write the report: ") and "taken/r.json" in err
+
+
+def test_a_scenario_whose_setup_raises_is_a_fail_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other scenarios still run; the error names the scenario and where it was raised."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.py").write_text(
+        "import chaoskit as ck\n"
+        "class Broken:\n"
+        "    def setup(self):\n"
+        "        raise RuntimeError('setup broke')\n"
+        "broken = ck.scenario('broken').target(Broken()).step('s', lambda t: None).build()\n"
+        "ok = ck.scenario('ok').step('s', lambda t: None).repeat(1).build()\n"
+    )
+    code, out, err = invoke("run", "s.py", "-q")
+    assert code == 1
+    assert "FAIL  broken  (could not run)" in out and "PASS  ok" in out
+    assert "scenario 'broken' could not run: RuntimeError: setup broke" in err
+    assert f"{tmp_path / 's.py'}:4" in err
+
+
+@pytest.mark.parametrize(
+    ("entries", "needle"),
+    [
+        ('steps = ["os:getcwd", "os:getcwd"]\n', "scenario.steps[1]: "),
+        ('steps = ["os:getcwd"]\n[[scenario.check]]\ntype = "thread_limit"\nargs = [10]\n'
+         '[[scenario.check]]\ntype = "thread_limit"\nargs = [20]\n', "scenario.check[1]: "),
+        ('steps = ["os:getcwd"]\n[[scenario.inject]]\ntype = "random_delay"\nargs = [0, 0]\n'
+         '[[scenario.inject]]\ntype = "random_delay"\nargs = [0, 0]\n', "scenario.inject[1]: "),
+    ],
+)  # fmt: skip
+def test_a_duplicate_name_points_at_the_second_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entries: str, needle: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    content = '[scenario]\nname = "x"\nrepeat = 1\n' + entries
+    (tmp_path / "s.toml").write_text(content)
+    code, _, err = invoke("run", "s.toml")
+    assert code == 2 and needle in err and "duplicate" in err
+    line = 4 if "steps[1]" in needle else content.count("\n") - 2
+    assert f"s.toml:{line}" in err

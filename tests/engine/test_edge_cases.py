@@ -6,11 +6,17 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 import chaoskit as ck
 from chaoskit import injectors, validators
+from chaoskit.events import read_events
+
+ORIGINAL_THREAD_START = threading.Thread.start
 
 CTRL_C_DURING_STEP = """
 import _thread, threading, time
@@ -151,7 +157,7 @@ def test_infinite_size_is_a_config_error() -> None:
 
 def test_bad_chaoskit_seed_is_a_config_error() -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "import chaoskit"],
+        [sys.executable, "-c", "from chaoskit import failpoint"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -161,3 +167,105 @@ def test_bad_chaoskit_seed_is_a_config_error() -> None:
     assert (
         "ConfigError" in proc.stderr and "CHAOSKIT_SEED" in proc.stderr and "'abc'" in proc.stderr
     )
+
+
+def test_no_thread_leak_with_workers_ignores_other_workers_threads() -> None:
+    """With several workers, threads a concurrent step starts and joins are not leaks of
+    the iteration that happens to finish meanwhile; a real leak is still reported."""
+
+    def joined(t: object) -> None:
+        th = threading.Thread(target=time.sleep, args=(0.02,))
+        th.start()
+        th.join()
+
+    s = (
+        ck.scenario("joined")
+        .step("s", joined)
+        .check("leak", validators.no_thread_leak(grace=0))
+        .workers(4)
+        .repeat(60)
+        .build()
+    )
+    report = ck.Executor(failure_policy=ck.CONTINUE_ON_FAILURE, log_level="critical").run(s)
+    assert report.failures == []
+    assert threading.Thread.start is ORIGINAL_THREAD_START
+
+    release = threading.Event()
+
+    def leaky(t: object) -> None:
+        threading.Thread(target=release.wait, name="leaky", daemon=True).start()
+
+    s = (
+        ck.scenario("leaky")
+        .step("s", leaky)
+        .check("leak", validators.no_thread_leak(grace=0))
+        .workers(2)
+        .repeat(4)
+        .build()
+    )
+    try:
+        report = ck.Executor(failure_policy=ck.CONTINUE_ON_FAILURE, log_level="critical").run(s)
+    finally:
+        release.set()
+    assert len(report.failures) == 4
+    assert all("leaky" in str(f.error) for f in report.failures)
+
+
+def test_hang_in_an_async_step_points_at_the_awaiting_coroutine() -> None:
+    """Not at selectors.py, where the event loop's thread waits."""
+
+    async def poll_forever() -> None:
+        while True:
+            await asyncio.sleep(0.001)  # the line the report must name
+
+    async def step(t: object) -> None:
+        await poll_forever()
+
+    s = (
+        ck.scenario("ahang")
+        .step("s", step)
+        .check("hang", validators.no_infinite_loop("300ms"))
+        .repeat(2)
+        .build()
+    )
+    report = ck.Executor(failure_policy=ck.CONTINUE_ON_FAILURE, log_level="critical").run(s)
+    line = poll_forever.__code__.co_firstlineno + 2
+    assert report.interrupted and report.interrupt_reason == "hang"
+    assert f"test_edge_cases.py:{line} in " in report.verdicts["hang"].message
+    assert "poll_forever" in report.verdicts["hang"].message
+
+
+def test_unknown_event_kind_in_a_log_names_the_line_and_file(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    s = ck.scenario("log").step("s", lambda t: None).repeat(1).build()
+    ck.Executor(events_path=log, log_level="critical").run(s)
+    lines = log.read_text().splitlines()
+    lines.insert(1, '{"kind": "no.such.kind", "ts": 1, "iteration": null}')
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ck.ConfigError) as info:
+        list(read_events(log))
+    assert "line 2" in str(info.value) and "no.such.kind" in str(info.value)
+    assert str(log) in str(info.value)
+
+
+def test_hang_blocked_in_the_standard_library_points_at_the_callers_line() -> None:
+    """A step stuck in ``Event.wait`` is reported where it waits, not in threading.py."""
+    never = threading.Event()
+
+    def step(t: object) -> None:
+        never.wait()  # the line the report must name
+
+    s = (
+        ck.scenario("blocked")
+        .step("s", step)
+        .check("hang", validators.no_infinite_loop("200ms"))
+        .repeat(2)
+        .build()
+    )
+    try:
+        report = ck.Executor(log_level="critical", stop_grace=0.3).run(s)
+    finally:
+        never.set()
+    line = step.__code__.co_firstlineno + 1
+    assert f"test_edge_cases.py:{line} in " in report.verdicts["hang"].message
+    assert "threading.py" not in report.verdicts["hang"].message

@@ -227,3 +227,18 @@ def test_composite_validator_reports_every_failing_part() -> None:
     msg = report.verdicts["all"].message
     assert "recursion_depth_limit: f recursed to depth 50" in msg and "slow_iteration" in msg
     assert "thread_limit" not in msg
+
+
+def test_severity_given_to_check_wins_over_the_default_thresholds() -> None:
+    """DEFAULT makes slow_iteration critical, but an explicit warning is a warning."""
+    report = ck.Executor(ck.CONTINUE_ON_FAILURE).run(
+        ck.scenario("sev")
+        .step("s", lambda t: time.sleep(0.03))
+        .check("slow", validators.slow_iteration("5ms"), severity="warning")
+        .repeat(2)
+        .build()
+    )
+    v = report.verdicts["slow"]
+    assert not v.passed and v.severity == "warning"
+    assert report.success_rate == 1.0, "a warning does not fail the iteration"
+    assert report.verdict.name == "UNSTABLE"

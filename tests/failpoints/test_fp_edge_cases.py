@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 import chaoskit as ck
 from chaoskit import injectors
-from chaoskit.failpoints import failpoint, parse_terms
+from chaoskit.failpoints import failpoint, parse_terms, registry
+from chaoskit.failpoints.sources import FileSource
 
 
 def test_enabled_restores_the_previous_setting_with_its_counters(fp_name: str) -> None:
@@ -20,6 +22,7 @@ def test_enabled_restores_the_previous_setting_with_its_counters(fp_name: str) -
     assert failpoint.inject(fp_name) is None
     (term,) = failpoint.status(fp_name)[fp_name].per_term
     assert (term.fired, term.remaining) == (1, 0)
+    assert failpoint.hit_count(fp_name) == failpoint.status(fp_name)[fp_name].hits == 2
 
 
 def test_restored_pause_still_pauses(fp_name: str) -> None:
@@ -78,3 +81,25 @@ def test_gofail_quoted_sleep_sleeps(fp_name: str) -> None:
 def test_quoted_bad_duration_is_still_an_error() -> None:
     with pytest.raises(ck.ConfigError, match="bad duration 'x'"):
         parse_terms('sleep("x")')
+
+
+def test_file_source_never_applies_a_half_written_file(tmp_path: Path, fp_name: str) -> None:
+    """An in-place rewrite truncates the file first; a poll landing in that gap must not
+    disable the entries (and restart their counters)."""
+    path = tmp_path / "fp.txt"
+    content = f"{fp_name}=return(1)\n"
+    path.write_text(content)
+    transitions: list[bool] = []
+    with FileSource(path, interval=0.2):
+        unwatch = registry.watch(fp_name, transitions.append)
+        try:
+            for _ in range(8):
+                with path.open("w") as fh:  # truncated for half an interval
+                    fh.flush()
+                    time.sleep(0.1)
+                    fh.write(content)
+                time.sleep(0.25)
+        finally:
+            unwatch()
+        assert failpoint.inject(fp_name) == 1
+    assert transitions == [True]

@@ -54,13 +54,13 @@ def test_bad_config_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('[{"name": "x"}]')
     result = CliRunner().invoke(proxy_command, ["--port", "0", "--config", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "missing required field: upstream at proxy 1" in result.output
     assert str(bad) in result.output
     broken = tmp_path / "broken.json"
     broken.write_text("{nope")
     result = CliRunner().invoke(proxy_command, ["--port", "0", "--config", str(broken)])
-    assert result.exit_code == 1 and "not valid JSON" in result.output
+    assert result.exit_code == 2 and "not valid JSON" in result.output
 
 
 def test_busy_port_is_reported() -> None:
@@ -69,5 +69,13 @@ def test_busy_port_is_reported() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = CliRunner().invoke(proxy_command, ["--port", str(port)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_out_of_range_port_is_a_usage_error() -> None:
+    """An impossible --port is rejected by the option parser, not with a traceback."""
+    result = CliRunner().invoke(proxy_command, ["--port", "99999"])
+    assert result.exit_code == 2
+    assert "99999" in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, OverflowError)

@@ -173,6 +173,28 @@ def test_bad_marker_terms_and_seed_are_config_errors_naming_the_test(
     )
 
 
+def test_chaos_seed_replays_scenarios_not_built_with_chaos_scenario(
+    app: pytest.Pytester,
+) -> None:
+    """A plain ``ck.scenario`` without a seed of its own runs with the test's seed, so the
+    seed the failure message prints replays it."""
+    app.makepyfile(
+        test_plain="""
+        import chaoskit as ck
+
+        def test_plain(chaos):
+            report = chaos.run(ck.scenario("plain").step("s", lambda t: None).repeat(2))
+            assert report.seed == chaos.seed == 4242
+
+        def test_own_seed_is_kept(chaos):
+            built = ck.scenario("own").step("s", lambda t: None).repeat(2).seed(7).build()
+            assert chaos.run(built).seed == 7
+        """
+    )
+    result = app.runpytest_subprocess("--chaos-seed", "4242")
+    result.assert_outcomes(passed=2)
+
+
 def test_xdist_workers_do_not_see_each_others_failpoints(app: pytest.Pytester) -> None:
     """Tests that enable the same failpoint differently run in parallel, many times over."""
     cases = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -104,3 +105,39 @@ def test_large_runs_are_sampled_but_keep_every_failure() -> None:
     points = HtmlReport(report, max_points=100).data()["iterations"]
     assert len(points) == 100
     assert sum(1 for p in points if p[2] == 0) == 6
+
+
+def test_duration_axis_labels_stay_distinct_for_sub_millisecond_iterations(
+    tmp_path: Path,
+) -> None:
+    """Fast iterations (hundredths of a millisecond) still get readable, distinct ticks."""
+    evs = [
+        dataclasses.replace(e, duration=e.duration / 5000) if hasattr(e, "duration") else e
+        for e in make_events()
+    ]
+    page = tmp_path / "report.html"
+    Report.from_events(evs).write(page)
+    dom, console = open_in_browser(page, tmp_path / "profile")
+    assert console == []
+    timeline = dom.split('id="chart-timeline"', 1)[1].split('id="chart-', 1)[0]
+    ticks = re.findall(r'<text[^>]*text-anchor="end"[^>]*>([^<]*)</text>', timeline)
+    assert len(ticks) == 5, ticks
+    assert len(set(ticks)) == 5, ticks
+
+
+def test_a_long_seed_fits_in_its_stat_card(tmp_path: Path) -> None:
+    """Generated seeds have 19 digits: the card wraps them instead of clipping the replay seed."""
+    evs = make_events()
+    evs[0] = dataclasses.replace(evs[0], seed=7143531441739054065)
+    html = Report.from_events(evs).to_html()
+    assert ">7143531441739054065<" in html
+    probe = (
+        "<script>document.body.setAttribute('data-clipped', String(Array.from("
+        "document.querySelectorAll('.stat .v')).filter(function (e) {"
+        " return e.scrollWidth > e.clientWidth; }).length));</script></body>"
+    )
+    page = tmp_path / "report.html"
+    page.write_text(html.replace("</body>", probe), encoding="utf-8")
+    dom, console = open_in_browser(page, tmp_path / "profile")
+    assert console == []
+    assert 'data-clipped="0"' in dom

@@ -86,3 +86,26 @@ def test_folding_a_serialised_history_gives_the_same_report(evs: list[Event]) ->
     lines = dumps_events(evs).splitlines()
     again = [event_from_dict(json.loads(line)) for line in lines]
     assert Report.from_events(again).to_json() == Report.from_events(evs).to_json()
+
+
+def test_an_error_with_a_lone_surrogate_is_written_in_every_format(tmp_path) -> None:
+    """An undecodable file name (``surrogateescape``) in an error must not break the files."""
+    bad = b"no such file: /data/\xff".decode("utf-8", "surrogateescape")
+    evs: list[Event] = [
+        RunStarted(ts=1_700_000_000.0, scenario="s", seed=1),
+        IterationFinished(
+            ts=1_700_000_001.0,
+            iteration=0,
+            duration=0.1,
+            ok=False,
+            step="x",
+            error=bad,
+            error_type="OSError",
+        ),
+    ]
+    report = Report.from_events(evs)
+    for suffix in (".txt", ".json", ".xml", ".html"):
+        path = report.write(tmp_path / f"r{suffix}")
+        text = path.read_text(encoding="utf-8")
+        assert "/data/" in text and "\ufffd" not in text
+    assert "/data/\\udcff" in (tmp_path / "r.txt").read_text(encoding="utf-8")

@@ -42,7 +42,7 @@
     if (v === 0) { return "0"; }
     if (Math.abs(v) >= 1000) { return (v / 1000).toFixed(v >= 10000 ? 0 : 1) + "k"; }
     if (Math.abs(v) >= 10) { return v.toFixed(0); }
-    return v.toFixed(Math.abs(v) >= 1 ? 1 : 2);
+    return String(parseFloat(v.toPrecision(2)));  /* two significant digits: 0.0025, 1.8 */
   }
   function axes(s, xmax, ymax, xlabel, ylabel, xmin) {
     xmin = xmin || 0;
