@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["resolve", "run", "run_async"]
 
 _PAUSE_POLL = 0.005
+_PAUSE_SLICE = 0.1
 
 
 def resolve(path: str) -> Any:
@@ -129,7 +130,10 @@ def run(state: _State, term: Term) -> object:
         _print(state, term)
         return NO_VALUE
     if action == "pause":
-        state.released.wait()
+        # wait in slices: an uninterruptible wait would keep a hang watchdog's or an
+        # interrupted run's exception from reaching this thread until the release
+        while not state.released.wait(_PAUSE_SLICE):
+            pass
         return NO_VALUE
     if action == "yield":
         time.sleep(0)

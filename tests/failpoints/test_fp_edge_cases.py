@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import chaoskit as ck
-from chaoskit import injectors
+from chaoskit import injectors, validators
 from chaoskit.failpoints import failpoint, parse_terms, registry
 from chaoskit.failpoints.sources import FileSource
 
@@ -103,3 +103,24 @@ def test_file_source_never_applies_a_half_written_file(tmp_path: Path, fp_name: 
             unwatch()
         assert failpoint.inject(fp_name) == 1
     assert transitions == [True]
+
+
+def test_a_paused_step_is_ended_by_the_hang_watchdog_without_waiting_for_release(
+    fp_name: str,
+) -> None:
+    """``pause`` waits in slices, so the watchdog's exception reaches the thread (the run
+    used to wait out the stop grace and abandon the worker)."""
+    s = (
+        ck.scenario("paused")
+        .step("s", lambda t: failpoint.inject(fp_name))
+        .inject("fp", injectors.failpoints({fp_name: "pause"}))
+        .check("hang", validators.no_infinite_loop("200ms"))
+        .repeat(2)
+        .build()
+    )
+    t0 = time.monotonic()
+    report = ck.Executor(log_level="critical").run(s)  # stop_grace 5 s
+    assert time.monotonic() - t0 < 4.0
+    assert report.interrupt_reason == "hang"
+    assert "still running" in report.verdicts["hang"].message
+    assert "abandoned" not in report.verdicts["hang"].message
