@@ -18,6 +18,8 @@ class CompositeInjector(BaseInjector):
 
     def __init__(self, *injectors: Any, name: str | None = None) -> None:
         super().__init__(name)
+        if not injectors:
+            self._config_errors.append(ConfigError("composite injector needs at least one part"))
         for i, inj in enumerate(injectors):
             if not (callable(getattr(inj, "start", None)) and callable(getattr(inj, "stop", None))):
                 self._config_errors.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -259,8 +260,19 @@ class Report:
 
     @classmethod
     def from_events(
-        cls, events: Iterable[Event], thresholds: Thresholds | str | None = None
+        cls,
+        events: Iterable[Event] | str | os.PathLike[str],
+        thresholds: Thresholds | str | None = None,
     ) -> Report:
+        """Rebuild a report from events, or from the path of a recorded JSON Lines log.
+
+        A log that never reached ``run.finished`` (a crashed or killed run) gives a report
+        marked interrupted, never a PASS.
+        """
+        if isinstance(events, (str, os.PathLike)):
+            from chaoskit.events import read_events
+
+            events = read_events(os.fspath(events))
         builder = ReportBuilder(thresholds=thresholds)
         for ev in events:
             builder.on_event(ev)
@@ -282,6 +294,8 @@ class ReportBuilder:
     max_failures = 10_000
 
     def __init__(self, thresholds: Thresholds | str | None = None) -> None:
+        self._run_started = False
+        self._run_finished = False
         """``thresholds``: these, else the ones recorded in the run, else DEFAULT."""
         self._thresholds = preset(thresholds) if thresholds is not None else None
         self._report = Report(
@@ -382,6 +396,7 @@ class ReportBuilder:
                 }
             )
         elif isinstance(ev, RunStarted):
+            self._run_started = True
             r.scenario = ev.scenario
             r.seed = ev.seed
             r.workers = ev.workers
@@ -398,6 +413,7 @@ class ReportBuilder:
                 res = r.verdicts.setdefault(name, ValidatorResult(name=name))
                 res.severity = sev
         elif isinstance(ev, RunFinished):
+            self._run_finished = True
             r.finished_at = ev.ts
             r.duration = ev.duration
             r.interrupted = ev.interrupted
@@ -438,6 +454,9 @@ class ReportBuilder:
 
     def build(self) -> Report:
         r = self._report
+        if self._run_started and not self._run_finished:
+            r.interrupted = True
+            r.interrupt_reason = "incomplete event log: the run never finished (crashed or killed)"
         r.iteration_log = self._ok_log + self._failed_log
         r.durations = Durations.of(self._durations)
         r.exceptions = dict(self._exc_counter)

@@ -15,7 +15,8 @@ __all__ = ["ExecutionTime", "SlowIteration", "execution_time", "slow_iteration"]
 
 
 def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}ms"
+    ms = seconds * 1000
+    return f"{ms:.1f}ms" if ms >= 1 else f"{ms:.3g}ms"
 
 
 class SlowIteration(BaseValidator):

@@ -324,12 +324,13 @@ def test_report_from_a_crashed_runs_torn_log(app, tmp_path: Path) -> None:
     # a crash: the run.finished line and half of the last iteration's are missing
     log.write_text("\n".join(lines[:-2]) + "\n" + lines[-2][: len(lines[-2]) // 2])
     code, out, _ = invoke("report", "ev.jsonl", "-f", "json")
-    assert code == 0
     data = json.loads(out)
     kept = sum('"kind":"iteration.finished"' in line for line in lines[:-2])
     assert kept >= 4
     assert data["iterations"] == kept
-    assert data["verdict"] == "PASS"
+    # the history up to the crash is kept, but a run that never finished is never a PASS
+    assert data["interrupted"] and "never finished" in data["interrupt_reason"]
+    assert data["verdict"] == "FAIL" and code == 1
 
 
 def test_metrics_port_serves_prometheus_metrics_during_the_run(app, tmp_path: Path) -> None:

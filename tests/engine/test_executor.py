@@ -288,3 +288,17 @@ def test_validators_see_iteration_failures_from_injected_faults() -> None:
     v = report.verdicts["recovered"]
     assert not v.passed and v.violations >= 3
     assert report.injections["panic"]["panic"] == 3
+
+
+def test_report_from_a_log_path_and_a_crashed_log_is_never_a_pass(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    ck.Executor(events_path=path).run(ck.scenario("e").step("s", lambda t: None).repeat(4).build())
+    rebuilt = ck.Report.from_events(str(path))
+    assert rebuilt.iterations == 4 and rebuilt.passed
+    # a run killed mid-way leaves no run.finished line
+    lines = path.read_text().splitlines()
+    crashed = tmp_path / "crashed.jsonl"
+    crashed.write_text("\n".join(line for line in lines if '"run.finished"' not in line) + "\n")
+    report = ck.Report.from_events(crashed)
+    assert report.interrupted and "never finished" in (report.interrupt_reason or "")
+    assert not report.passed

@@ -88,3 +88,8 @@ def test_bad_resource_arguments_are_config_errors() -> None:
     ):
         with pytest.raises(ck.ConfigError):
             ck.scenario("x").step("s", lambda t: None).inject("i", inj).build()
+
+
+def test_composite_injector_without_parts_is_a_config_error() -> None:
+    with pytest.raises(ck.ConfigError, match="at least one part"):
+        ck.scenario("x").step("s", lambda t: None).inject("c", injectors.composite()).build()

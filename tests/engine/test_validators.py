@@ -242,3 +242,8 @@ def test_severity_given_to_check_wins_over_the_default_thresholds() -> None:
     assert not v.passed and v.severity == "warning"
     assert report.success_rate == 1.0, "a warning does not fail the iteration"
     assert report.verdict.name == "UNSTABLE"
+
+
+def test_sub_millisecond_thresholds_are_printed_readably() -> None:
+    report = _run(lambda t: time.sleep(0.002), "slow", validators.slow_iteration(0.00001), repeat=1)
+    assert "(threshold 0.01ms)" in report.verdicts["slow"].message
