@@ -7,12 +7,8 @@ failpoint's value (``NO_VALUE`` for actions that produce none). ``time.sleep`` a
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import copy
 import errno
-import importlib
-import inspect
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +28,8 @@ _PAUSE_SLICE = 0.1
 
 def resolve(path: str) -> Any:
     """``module:qualname``, ``module.qualname`` or a builtin name -> the object."""
+    import importlib
+
     if ":" in path:
         module_name, _, qualname = path.partition(":")
     elif "." in path:
@@ -71,6 +69,8 @@ def _panic_message(state: _State, term: Term) -> str:
 
 
 def _value(term: Term) -> object:
+    import copy
+
     value = term.args[0] if term.args else None
     if isinstance(value, (list, dict, set, bytearray)):
         return copy.deepcopy(value)
@@ -144,6 +144,8 @@ def run(state: _State, term: Term) -> object:
     if action == "call":
         func, hit = _call(state, term)
         result = func(hit)
+        import inspect
+
         if inspect.iscoroutine(result):
             result.close()
             raise ConfigError(f"call({term.args[0]}) returned a coroutine in synchronous code")
@@ -153,6 +155,9 @@ def run(state: _State, term: Term) -> object:
 
 async def run_async(state: _State, term: Term) -> object:
     """Perform ``term`` inside a coroutine: sleeps, pauses and yields await."""
+    import asyncio
+    import inspect
+
     from chaoskit.failpoints.registry import NO_VALUE
 
     action = term.action

@@ -23,7 +23,6 @@ from typing import Any
 
 from chaoskit import context as _context
 from chaoskit.errors import ConfigError
-from chaoskit.events import FailpointFired, FailpointHit
 from chaoskit.failpoints import actions as _actions
 from chaoskit.failpoints.terms import Term, Terms, parse_terms
 from chaoskit.rng import global_rng as _global_rng
@@ -497,6 +496,8 @@ def _hit(name: str) -> tuple[_State | None, int]:
         with _count_lock:
             _fired_total[name] = _fired_total.get(name, 0) + 1
     if ctx is not None:
+        from chaoskit.events import FailpointFired, FailpointHit
+
         ctx.emit(FailpointHit(iteration=ctx.iteration, name=name))
         if index >= 0:
             term = state.terms.terms[index]
