@@ -3,9 +3,10 @@
     make demo            (or: python examples/workflow_engine/main.py [--iterations N])
 
 The engine's rollback recurses when a compensation fails; chaoskit checks the recursion
-stays bounded, that no thread leaks, that nothing hangs, that every injected panic is
-recovered, and that the ledger stays consistent. It ends with a verdict and writes the
-reports (text, JSON, JUnit, HTML) under out/workflow_engine/.
+stays bounded (the probe measures it: the engine does not report it), that no thread
+leaks, that nothing hangs, that every injected panic is recovered, and that the ledger
+stays consistent. It ends with a verdict and writes the reports (text, JSON, JUnit, HTML)
+under out/workflow_engine/.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def build(
         .inject("panic", injectors.panic_probability(0.05))
         .check("threads", validators.thread_limit(50))
         .check("no-thread-leak", validators.no_thread_leak())
+        .probe("saga:SagaEngine._compensate")  # measures the rollback recursion: no code changes
         .check("recursion", validators.recursion_depth_limit(10))
         .check("no-hang", validators.no_infinite_loop(5.0))
         .check("panics-recovered", validators.panic_recovery())

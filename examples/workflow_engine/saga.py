@@ -145,7 +145,6 @@ class SagaEngine:
             self._compensate(step, state, attempt=1)
 
     def _compensate(self, step: Step, state: dict[str, int], attempt: int) -> None:
-        ck.record_recursion_depth(attempt, "saga:SagaEngine._compensate")
         try:
             step.compensate(state)
         except (ck.ChaosPanic, ck.ChaosError) as exc:
