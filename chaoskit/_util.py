@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import traceback
 from types import FrameType
 
-__all__ = ["async_raise", "frame_location", "stack_lines"]
+__all__ = ["async_raise", "frame_location", "percentile", "stack_lines"]
 
 
 def async_raise(thread_id: int, exc_type: type[BaseException]) -> bool:
@@ -49,3 +50,11 @@ def stack_lines(frame: FrameType | None, limit: int = 30) -> tuple[str, ...]:
 
 def thread_frame(thread_id: int) -> FrameType | None:
     return sys._current_frames().get(thread_id)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 for an empty one)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]

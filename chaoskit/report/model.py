@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import random
 from collections import Counter
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaoskit._util import percentile
 from chaoskit.events import (
     Event,
     EventBus,
@@ -49,14 +49,6 @@ __all__ = [
     "ValidatorResult",
     "percentile",
 ]
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (0.0 for an empty one)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 @dataclass(frozen=True)

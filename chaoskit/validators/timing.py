@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+from chaoskit._util import percentile
 from chaoskit.context import IterationContext, RunContext
 from chaoskit.errors import ConfigError
-from chaoskit.report.model import percentile
 from chaoskit.units import parse_duration
 from chaoskit.validators.base import BaseValidator, check_number
 
