@@ -20,6 +20,7 @@ functions; threads started meanwhile drop the probe's function on their next cal
 
 from __future__ import annotations
 
+import abc
 import dis
 import sys
 import threading
@@ -51,7 +52,7 @@ class _Slot:
         self.set_threading: Callable[[Any], None] = getattr(threading, f"set{kind}")
 
 
-class _TraceBase:
+class _TraceBase(abc.ABC):
     """Install/uninstall one function in a slot of this thread and of new threads."""
 
     name = "trace"
@@ -80,8 +81,9 @@ class _TraceBase:
             st = self._local.st = self._rec.new_thread_state()
         return st
 
+    @abc.abstractmethod
     def _make(self) -> TraceFn:
-        raise NotImplementedError
+        """Build the trace (or profile) function this backend installs."""
 
     def start(self) -> None:
         self._starter = threading.get_ident()
