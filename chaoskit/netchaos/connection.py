@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import socket
 import struct
+import threading
 from typing import TYPE_CHECKING
 
 from chaoskit.netchaos.link import Link
@@ -31,9 +32,29 @@ BYPASS_REDIRECT: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 
 _WRITE_HIGH = 1024 * 1024
+# Bytes read per recv. Large reads matter most for bulk throughput: asyncio's default
+# (256 KiB, a fresh bytes object each time) costs the proxy ~25% more CPU per byte.
+_READ_SIZE = 1024 * 1024
 
 
-class Side(asyncio.Protocol):
+class _ReadBuffer(threading.local):
+    """One receive buffer per thread (per event loop), shared by every :class:`Side`.
+
+    ``get_buffer``, ``recv_into`` and ``buffer_updated`` run back to back in one loop
+    callback, and ``buffer_updated`` either writes the bytes on at once or copies them, so
+    sides never need a buffer of their own (1,000 idle connections cost nothing). If the
+    destination transport kept a view of it (3.12+ queue memoryviews of unsent data), the
+    buffer is handed over and a new one allocated.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(_READ_SIZE)
+
+
+_read_buffer = _ReadBuffer()
+
+
+class Side(asyncio.BufferedProtocol):
     """The protocol on one socket of a connection (``client`` or ``server``)."""
 
     def __init__(self, role: str, conn: Connection | None = None) -> None:
@@ -55,9 +76,13 @@ class Side(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def data_received(self, data: bytes) -> None:
-        if self.out_link is not None:
-            self.out_link.feed(data)
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return _read_buffer.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        link = self.out_link
+        if link is not None and link.feed(memoryview(_read_buffer.buffer)[:nbytes]):
+            _read_buffer.buffer = bytearray(_READ_SIZE)
 
     def eof_received(self) -> bool:
         if self.out_link is not None:

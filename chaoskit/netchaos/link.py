@@ -124,12 +124,18 @@ class Link:
 
     # --- input from the source protocol ------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: memoryview) -> bool:
+        """Take bytes read from the source; True if ``data`` may still be referenced."""
         self._counters[0] += len(data)
         if not self._active and self._pump is None and not self._queue:
-            self.write(data)
-            return
-        self._enqueue(data)
+            transport = self.dst.transport
+            if self.closed or transport is None or transport.is_closing():
+                return False
+            transport.write(data)
+            self._counters[1] += len(data)
+            return transport.get_write_buffer_size() > 0
+        self._enqueue(bytes(data))
+        return False
 
     def _enqueue(self, data: bytes) -> None:
         self._queue.append(Chunk(data, self.loop.time()))

@@ -333,6 +333,54 @@ def test_toxic_churn_during_65535_writes_loses_and_reorders_nothing(
     assert echoed == payload
 
 
+def test_toxics_added_mid_bulk_transfer_on_the_fast_path_lose_and_reorder_nothing(
+    echo_proxy: ProxyInfo,
+) -> None:
+    """Large writes go through the no-toxic fast path (1 MiB reads into a shared buffer,
+    written straight on, under backpressure); toxics come and go on both streams."""
+    payload = random.Random(6).randbytes(24 * 1024 * 1024)
+    stop = threading.Event()
+    changes = 0
+
+    def churn() -> None:
+        nonlocal changes
+        kinds = [
+            ("latency", {"latency": 2}),
+            ("slicer", {"average_size": 4096, "size_variation": 1000}),
+            ("bandwidth", {"rate": 200_000}),
+            ("noop", {}),
+        ]
+        while not stop.is_set():
+            time.sleep(0.02)  # leave the link on the fast path between changes
+            kind, attrs = kinds[changes % len(kinds)]
+            stream = "upstream" if changes % 2 else "downstream"
+            echo_proxy.add_toxic(kind, name="churn", stream=stream, **attrs)
+            time.sleep(0.005)
+            echo_proxy.remove_toxic("churn")
+            changes += 1
+
+    churner = threading.Thread(target=churn)
+    with connect(echo_proxy, timeout=60) as sock:
+
+        def write() -> None:
+            view = memoryview(payload)
+            for offset in range(0, len(payload), 1 << 20):
+                sock.sendall(view[offset : offset + (1 << 20)])
+
+        writer = threading.Thread(target=write)
+        churner.start()
+        writer.start()
+        try:
+            echoed = recv_exactly(sock, len(payload))
+        finally:
+            stop.set()
+            churner.join()
+            writer.join()
+    assert changes >= 2
+    assert len(echoed) == len(payload)
+    assert echoed == payload
+
+
 def _raw(client: Client, method: str, path: str, body: object = None) -> tuple[int, dict]:
     import json
     import urllib.error
