@@ -32,6 +32,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "tiny.py").write_text("def f():\n    return 1\n\nf()\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOSKIT_")}
+        # Measure with bytecode caches, as installed programs run: without them (e.g.
+        # PYTHONDONTWRITEBYTECODE set in a CI or sandbox environment) every chaoskit module is
+        # compiled on every run. The caches go to a private prefix, not into the source tree.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp, "pycache"))
         cases = {
             "python -m tiny": [py, "-m", "tiny"],
             'python -c "import chaoskit"': [py, "-c", "import chaoskit"],

@@ -17,19 +17,17 @@ report = ck.run(scenario)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
 
 __version__ = "0.1.0"
-
-# Eager on purpose, and first: importing the submodule chaoskit.scenario binds the package
-# attribute `scenario` to the module; rebinding it to the builder function here, once, keeps
-# `ck.scenario(...)` right for good (a module already imported is not re-bound).
-from chaoskit.scenario import Scenario, ScenarioBuilder, scenario
 
 # Everything else loads on first use (PEP 562), so `import chaoskit` in a program under
 # test, or under `python -m chaoskit.instrument`, stays cheap.
 if TYPE_CHECKING:
+    from typing import Any
+
     from chaoskit import injectors, thresholds, validators
     from chaoskit.context import (
         IterationContext,
@@ -58,6 +56,7 @@ if TYPE_CHECKING:
     from chaoskit.executor import CONTINUE_ON_FAILURE, FAIL_FAST, Executor, FailurePolicy, run
     from chaoskit.failpoints import failpoint
     from chaoskit.report.model import Report
+    from chaoskit.scenario import Scenario, ScenarioBuilder, scenario
     from chaoskit.thresholds import Thresholds
 
 __all__ = [
@@ -123,6 +122,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Report": ("chaoskit.report.model", "Report"),
     "failpoint": ("chaoskit.failpoints", "failpoint"),
     "Thresholds": ("chaoskit.thresholds", "Thresholds"),
+    "Scenario": ("chaoskit.scenario", "Scenario"),
+    "ScenarioBuilder": ("chaoskit.scenario", "ScenarioBuilder"),
 }
 
 
@@ -130,6 +131,8 @@ def __getattr__(name: str) -> Any:
     spec = _LAZY.get(name)
     if spec is None:
         raise AttributeError(f"module 'chaoskit' has no attribute {name!r}")
+    import importlib
+
     module = importlib.import_module(spec[0])
     value = module if spec[1] is None else getattr(module, spec[1])
     globals()[name] = value
@@ -140,6 +143,45 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
+if TYPE_CHECKING:
+    from types import ModuleType as _ModuleType
+else:
+    _ModuleType = type(sys)  # types.ModuleType, without importing types (start-up time)
+
+
+class _Package(_ModuleType):
+    """The package module's class: ``scenario`` is always the builder function.
+
+    Importing the submodule ``chaoskit.scenario`` (by anything, in any order) makes the
+    import system set the package attribute ``scenario`` to the submodule; this data
+    descriptor wins over the instance dictionary and ignores that assignment, so
+    ``ck.scenario(...)`` stays right without importing ``chaoskit.scenario`` (and
+    ``dataclasses``) at ``import chaoskit``.
+    """
+
+    @property
+    def scenario(self) -> Any:
+        override = self.__dict__.get("_scenario_override")
+        if override is not None:
+            return override
+        from chaoskit.scenario import scenario as builder
+
+        return builder
+
+    @scenario.setter
+    def scenario(self, value: Any) -> None:
+        if isinstance(value, _ModuleType):
+            return  # the import system binding the submodule: keep the builder function
+        self.__dict__["_scenario_override"] = value  # e.g. a test's monkeypatch
+
+    @scenario.deleter
+    def scenario(self) -> None:
+        self.__dict__.pop("_scenario_override", None)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 def _read_failpoint_environment() -> None:
     """Apply ``CHAOSKIT_FAILPOINTS*`` at ``import chaoskit`` (only when one is set)."""
     import os
@@ -148,7 +190,7 @@ def _read_failpoint_environment() -> None:
         os.environ.get(key)
         for key in ("CHAOSKIT_FAILPOINTS", "CHAOSKIT_FAILPOINTS_FILE", "CHAOSKIT_FAILPOINTS_HTTP")
     ):
-        importlib.import_module("chaoskit.failpoints")
+        import chaoskit.failpoints  # noqa: F401  (applies the variables)
 
 
 _read_failpoint_environment()

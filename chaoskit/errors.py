@@ -9,9 +9,11 @@ deliberately *not* ``ChaosKitError``: code under test should see them as ordinar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from chaoskit.report.model import Report
 
 __all__ = [

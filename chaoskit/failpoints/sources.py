@@ -18,12 +18,14 @@ import atexit
 import os
 import sys
 import threading
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chaoskit.errors import ConfigError
 from chaoskit.failpoints import registry
 from chaoskit.failpoints.terms import Terms, parse_entries
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "STRICT_EXIT_CODE",
@@ -112,7 +114,9 @@ class FileSource:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, interval: float = 0.2) -> None:
-        self.path = Path(path)
+        from pathlib import Path  # loads only when a file source is used (start-up time)
+
+        self.path: Path = Path(path)
         self.interval = interval
         self.applied: dict[str, str] = {}
         self.reloads = 0

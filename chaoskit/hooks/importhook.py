@@ -19,18 +19,35 @@ a callback is logged and never reaches the importing code.
 from __future__ import annotations
 
 import importlib.machinery
-import logging
 import os
 import sys
 import threading
 import types
 from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["ImportHook", "Watch", "hook", "when_imported"]
 
-log = logging.getLogger("chaoskit.hooks")
+
+class _LazyLogger:
+    """``logging.getLogger(name)``, importing logging only when something is logged."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger(self._name), attr)
+
+
+if TYPE_CHECKING:
+    import logging
+
+    log: logging.Logger
+else:
+    log = _LazyLogger("chaoskit.hooks")  # logging loads only when used (start-up time)
 
 Callback = Callable[[types.ModuleType], None]
 Transform = Callable[[types.CodeType], types.CodeType]

@@ -20,7 +20,6 @@ function are refused with a :class:`~chaoskit.errors.ConfigError`.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import threading
@@ -30,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chaoskit.errors import ConfigError
-from chaoskit.hooks.importhook import Watch, when_imported
+from chaoskit.hooks.importhook import Watch, log, when_imported
 from chaoskit.hooks.resolve import Resolved, Target, parse_target, resolve
 
 __all__ = [
@@ -40,8 +39,6 @@ __all__ = [
     "patch",
     "patch_on_import",
 ]
-
-log = logging.getLogger("chaoskit.hooks")
 
 
 class PatchWarning(UserWarning):

@@ -42,3 +42,38 @@ def test_hooks_exports() -> None:
     import chaoskit.hooks as hooks
 
     assert callable(hooks.patch) and callable(hooks.probe)
+
+
+def _fresh(code: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+def test_scenario_is_the_builder_after_submodule_imports_in_any_order() -> None:
+    check = (
+        "import chaoskit as ck, chaoskit.scenario as sm, sys;"
+        "from chaoskit import scenario;"
+        "mod = sys.modules['chaoskit.scenario'];"
+        "assert ck.scenario is mod.scenario is scenario, ck.scenario;"
+        "assert type(ck.scenario('x')).__name__ == 'ScenarioBuilder';"
+        "print('ok')"
+    )
+    for first, second in [
+        ("chaoskit.scenario", "chaoskit.executor"),
+        ("chaoskit.executor", "chaoskit.scenario"),
+    ]:
+        assert _fresh(f"import {first}; import {second}; {check}") == "ok"
+        assert _fresh(f"import chaoskit; import {first}; import {second}; {check}") == "ok"
+
+
+def test_import_chaoskit_is_light() -> None:
+    out = _fresh(
+        "import sys, chaoskit;"
+        "print(','.join(m for m in ('chaoskit.scenario', 'dataclasses') if m in sys.modules))"
+    )
+    assert out == ""
