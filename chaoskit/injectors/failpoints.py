@@ -78,6 +78,8 @@ class FailpointsInjector(BaseInjector):
         counts = self.counts()
         out = super().metrics()
         out["failpoints"] = counts
+        registered = registry.registered()
+        out["never_registered"] = sorted(name for name in self.terms if name not in registered)
         out["hits"] = sum(c["hits"] for c in counts.values())
         out["fired"] = sum(c["fired"] for c in counts.values())
         return out

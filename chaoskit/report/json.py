@@ -20,7 +20,7 @@ from chaoskit.report.model import Report, ValidatorResult
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "JsonReport", "iso_time"]
 
 SCHEMA_ID = "chaoskit.report"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def _r(x: float) -> float:
@@ -173,6 +173,7 @@ class JsonReport:
             "failures_truncated": r.failures_truncated,
             "injections": r.injections,
             "failpoints": r.failpoints,
+            "failpoints_never_registered": r.failpoints_never_registered,
             "max_depths": r.max_depths,
             "exceptions": r.exceptions,
             "panics_recovered": r.panics_recovered,

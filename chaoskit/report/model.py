@@ -23,6 +23,7 @@ from chaoskit.events import (
     FailpointFired,
     FailpointHit,
     InjectionApplied,
+    InjectorStopped,
     IterationFinished,
     LoopDetected,
     PanicRecorded,
@@ -151,6 +152,8 @@ class Report:
     # failed iterations per injected fault active in them ("injector:action",
     # "failpoint:name"; "(none)" when nothing was injected in the failed iteration)
     failures_by_fault: dict[str, int] = field(default_factory=dict)
+    # failpoints the run enabled that no code declared or hit (specs: "never registered")
+    failpoints_never_registered: list[str] = field(default_factory=list)
     # failed iterations per error type ("validator" when only validators failed it); complete
     # even when ``failures`` keeps only the first ReportBuilder.max_failures
     failures_by_type: dict[str, int] = field(default_factory=dict)
@@ -279,16 +282,16 @@ class ReportBuilder:
     event_kinds: tuple[type[Event], ...] = (
         IterationFinished, InjectionApplied, FailpointHit, FailpointFired, ValidatorVerdict,
         RecursionDepth, ExceptionRaised, PanicRecorded, ThreadLeaked, TaskLeaked, ResourceSample,
-        LoopDetected, RunStarted, RunFinished,
+        LoopDetected, RunStarted, RunFinished, InjectorStopped,
     )  # fmt: skip
 
     max_iteration_log = 100_000
     max_failures = 10_000
 
     def __init__(self, thresholds: Thresholds | str | None = None) -> None:
+        """``thresholds``: these, else the ones recorded in the run, else DEFAULT."""
         self._run_started = False
         self._run_finished = False
-        """``thresholds``: these, else the ones recorded in the run, else DEFAULT."""
         self._thresholds = preset(thresholds) if thresholds is not None else None
         self._report = Report(
             thresholds=self._thresholds or DEFAULT,
@@ -404,6 +407,8 @@ class ReportBuilder:
                 self._declared.add(name)
                 res = r.verdicts.setdefault(name, ValidatorResult(name=name))
                 res.severity = sev
+        elif isinstance(ev, InjectorStopped):
+            self._failpoint_metrics(ev.metrics)
         elif isinstance(ev, RunFinished):
             self._run_finished = True
             r.finished_at = ev.ts
@@ -443,6 +448,18 @@ class ReportBuilder:
         slot = self._sampler.randrange(seen)
         if slot < self.max_iteration_log:
             log[slot] = rec
+
+    def _failpoint_metrics(self, metrics: dict[str, Any]) -> None:
+        """A failpoints injector's final counts: enabled names appear even if never hit."""
+        r = self._report
+        counts = metrics.get("failpoints")
+        if isinstance(counts, dict):
+            for name in counts:
+                r.failpoints.setdefault(str(name), {"hits": 0, "fired": 0})
+        missing = metrics.get("never_registered")
+        if isinstance(missing, list):
+            merged = set(r.failpoints_never_registered) | {str(n) for n in missing}
+            r.failpoints_never_registered = sorted(merged)
 
     def build(self) -> Report:
         r = self._report

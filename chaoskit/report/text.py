@@ -138,6 +138,9 @@ class TextReport:
             lines += ["", "Failpoints"]
             for name, c in sorted(r.failpoints.items()):
                 lines.append(f"  {name}: {c.get('hits', 0)} hit(s), {c.get('fired', 0)} fired")
+            if r.failpoints_never_registered:
+                names = ", ".join(r.failpoints_never_registered)
+                lines.append(f"  never registered by any code: {names}")
         if r.max_depths:
             lines += ["", "Max recursion depth"]
             for name, d in sorted(r.max_depths.items(), key=lambda kv: (-kv[1], kv[0]))[:10]:

@@ -101,3 +101,30 @@ def test_bad_terms_fail_at_build(fp_name: str) -> None:
         inj.validate_config()
     with pytest.raises(ck.ConfigError):
         ck.scenario("bad").step("s", lambda t: None).inject("fp", inj).build()
+
+
+def test_report_lists_enabled_failpoints_that_no_code_registered() -> None:
+    """specs/failpoints.md: an unknown name is accepted but listed as never registered."""
+    import chaoskit as ck
+    from chaoskit import failpoint, injectors
+
+    @failpoint("fp-known-and-hit")
+    def save() -> str:
+        return "saved"
+
+    report = ck.run(
+        ck.scenario("never-registered")
+        .step("save", lambda t: save())
+        .inject(
+            "fp",
+            injectors.failpoints(
+                {"fp-known-and-hit": "0%return(1)", "fp-typo-nobody-uses": "return(1)"}
+            ),
+        )
+        .repeat(3)
+        .build()
+    )
+    assert report.failpoints["fp-typo-nobody-uses"] == {"hits": 0, "fired": 0}
+    assert report.failpoints_never_registered == ["fp-typo-nobody-uses"]
+    assert "never registered by any code: fp-typo-nobody-uses" in report.to_text()
+    assert '"failpoints_never_registered": [\n    "fp-typo-nobody-uses"' in report.to_json()

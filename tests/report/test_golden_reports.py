@@ -81,7 +81,7 @@ def test_json_report_carries_go_report_fields() -> None:
         data["analysis"]
     )
     assert data["schema"] == "chaoskit.report"
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "1.1"
     assert data["total_iterations"] == 20
     assert data["failure_count"] == 3
     assert data["warnings"][0]["validator_name"] == "slow"
