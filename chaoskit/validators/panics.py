@@ -20,6 +20,8 @@ class PanicRecovery(BaseValidator):
     ``record_panic(exc, recovered=False)`` says so, or when the probe sees it escape its
     scope; it is *recovered* when ``record_panic(exc)`` reports it or the probe sees it
     handled. Iterations fail once more than ``max_unrecovered`` panics went unrecovered.
+    A panic both recorded and seen by the probe counts once (per iteration, the larger of
+    the two counts).
     """
 
     kind = "panic_recovery"
@@ -33,8 +35,9 @@ class PanicRecovery(BaseValidator):
         )
         self._lock = threading.Lock()
         self.injected = 0
-        self.recovered = 0
         self.unrecovered = 0
+        self._recorded: dict[int | None, int] = {}  # record_panic(exc) per iteration
+        self._probed: dict[int | None, int] = {}  # handled inside a probe scope
         self._pending: dict[int | None, list[str]] = {}
 
     def on_event(self, event: Event) -> None:
@@ -45,13 +48,19 @@ class PanicRecovery(BaseValidator):
                 self._escaped(event.iteration, f"ChaosPanic escaped step {event.step!r}")
             elif isinstance(event, PanicRecorded):
                 if event.recovered:
-                    self.recovered += 1
+                    self._recorded[event.iteration] = self._recorded.get(event.iteration, 0) + 1
                 else:
                     self._escaped(
                         event.iteration, f"{event.exc_type} not recovered: {event.message}"
                     )
             elif isinstance(event, ExceptionRaised) and event.exc_type == _PANIC and event.handled:
-                self.recovered += 1
+                self._probed[event.iteration] = self._probed.get(event.iteration, 0) + 1
+
+    @property
+    def recovered(self) -> int:
+        """Recovered panics; one seen by both record_panic and the probe counts once."""
+        keys = self._recorded.keys() | self._probed.keys()
+        return sum(max(self._recorded.get(k, 0), self._probed.get(k, 0)) for k in keys)
 
     def _escaped(self, iteration: int | None, message: str) -> None:
         self.unrecovered += 1

@@ -187,3 +187,37 @@ def test_depth_events_are_attributed_to_their_iteration_with_several_workers(mak
         if isinstance(event, RecursionDepth):
             deepest[event.iteration] = max(deepest.get(event.iteration, 0), event.depth)
     assert deepest == {i: 11 + i for i in range(12)}
+
+
+def test_a_panic_recorded_and_seen_by_the_probe_counts_once(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """record_panic and the probe both report the same recovered ChaosPanic: one recovery."""
+    import sys
+
+    import chaoskit as ck
+    from chaoskit import injectors, validators
+
+    mod = tmp_path / "ck_double_count_mod.py"
+    mod.write_text(
+        "import chaoskit as ck\n"
+        "def guarded():\n"
+        "    try:\n"
+        "        ck.maybe_panic()\n"
+        "    except ck.ChaosPanic as exc:\n"
+        "        ck.record_panic(exc)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import ck_double_count_mod
+
+    recovery = validators.panic_recovery()
+    ck.run(
+        ck.scenario("double")
+        .step("s", lambda t: ck_double_count_mod.guarded())
+        .inject("p", injectors.panic_probability(1.0))
+        .check("recovered", recovery)
+        .probe("ck_double_count_mod")
+        .repeat(3)
+        .build()
+    )
+    sys.modules.pop("ck_double_count_mod", None)
+    assert recovery.injected == 3
+    assert recovery.recovered == 3
