@@ -123,6 +123,7 @@ class FileSource:
         self.last_error: ConfigError | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._text: str | None = None
+        self._pending: tuple[object, ...] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -159,32 +160,40 @@ class FileSource:
             return None
 
     def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def poll(self) -> bool:
+        """One look at the file (the watcher thread calls this every ``interval``).
+
+        A change is applied only once it has stayed the same for a whole poll, so a file
+        caught half-written (an editor or ``write_text`` truncates it first) never disables
+        its entries. Returns True when the file was (re)applied.
+        """
         from chaoskit.failpoints.registry import _log
 
-        pending: tuple[object, ...] | None = None
-        while not self._stop.wait(self.interval):
-            # Compare the content too: two writes within the file system's mtime
-            # granularity can leave size and mtime unchanged.
-            seen = (self._read_stamp(), self._read_text())
-            if seen == (self._stamp, self._text):
-                pending = None
-                continue
-            if seen != pending:
-                # Changed since the last poll: apply it once it has stayed the same for a
-                # whole interval, so a file caught half-written (an editor or
-                # ``write_text`` truncates it first) never disables its entries.
-                pending = seen
-                continue
-            pending = None
-            try:
-                self.load()
-            except ConfigError as exc:
-                self._stamp = self._read_stamp()
-                self._text = self._read_text()
-                self.last_error = exc
-                _log().error("failpoint file not applied", path=str(self.path), error=str(exc))
-            except Exception:  # never let the watcher die silently
-                _log().exception("failpoint file watcher error", path=str(self.path))
+        # Compare the content too: two writes within the file system's mtime granularity
+        # can leave size and mtime unchanged.
+        seen = (self._read_stamp(), self._read_text())
+        if seen == (self._stamp, self._text):
+            self._pending = None
+            return False
+        if seen != self._pending:
+            self._pending = seen  # changed since the last poll: wait one more
+            return False
+        self._pending = None
+        try:
+            self.load()
+        except ConfigError as exc:
+            self._stamp = self._read_stamp()
+            self._text = self._read_text()
+            self.last_error = exc
+            _log().error("failpoint file not applied", path=str(self.path), error=str(exc))
+            return False
+        except Exception:  # never let the watcher die silently
+            _log().exception("failpoint file watcher error", path=str(self.path))
+            return False
+        return True
 
     def start(self) -> FileSource:
         self.load()

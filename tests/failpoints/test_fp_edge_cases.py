@@ -85,24 +85,30 @@ def test_quoted_bad_duration_is_still_an_error() -> None:
 
 def test_file_source_never_applies_a_half_written_file(tmp_path: Path, fp_name: str) -> None:
     """An in-place rewrite truncates the file first; a poll landing in that gap must not
-    disable the entries (and restart their counters)."""
+    disable the entries (and restart their counters). Polls are driven by hand here."""
     path = tmp_path / "fp.txt"
     content = f"{fp_name}=return(1)\n"
     path.write_text(content)
     transitions: list[bool] = []
-    with FileSource(path, interval=0.2):
-        unwatch = registry.watch(fp_name, transitions.append)
-        try:
-            for _ in range(8):
-                with path.open("w") as fh:  # truncated for half an interval
-                    fh.flush()
-                    time.sleep(0.1)
-                    fh.write(content)
-                time.sleep(0.25)
-        finally:
-            unwatch()
+    source = FileSource(path, interval=3600)  # the thread never polls on its own
+    source.start()
+    unwatch = registry.watch(fp_name, transitions.append)
+    try:
+        for _ in range(3):
+            path.write_text("")  # a poll lands while the file is truncated...
+            assert source.poll() is False
+            path.write_text(content)  # ...and the write completes before the next one
+            assert source.poll() is False
         assert failpoint.inject(fp_name) == 1
-    assert transitions == [True]
+        assert transitions == [True]  # watch() reports the state it found, then no change
+        # a real edit that stays put is applied at the second poll that sees it
+        path.write_text("")
+        assert source.poll() is False
+        assert source.poll() is True
+        assert transitions == [True, False]
+    finally:
+        unwatch()
+        source.stop()
 
 
 def test_a_paused_step_is_ended_by_the_hang_watchdog_without_waiting_for_release(
