@@ -11,13 +11,15 @@ import builtins
 import errno
 import os
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from chaoskit.errors import ChaosPanic, ConfigError
 from chaoskit.failpoints.terms import Duration, Term
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from chaoskit.failpoints.registry import _State
 
 __all__ = ["resolve", "run", "run_async"]

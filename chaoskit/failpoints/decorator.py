@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import types
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import Any, TypeVar
 
 from chaoskit.errors import ConfigError
 from chaoskit.failpoints import registry
 from chaoskit.failpoints.registry import _live
 from chaoskit.failpoints.terms import Terms
 
-__all__ = ["FailpointNamespace", "failpoint"]
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+    from typing import Any, TypeVar
 
-F = TypeVar("F")
+    F = TypeVar("F")
+
+__all__ = ["FailpointNamespace", "failpoint"]
 
 
 class _Arming:

@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
-from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any
 
-from chaoskit import context as _context
+from chaoskit._frozen import Frozen
 from chaoskit.errors import ConfigError
 from chaoskit.failpoints import actions as _actions
 from chaoskit.failpoints.terms import Term, Terms, parse_terms
 from chaoskit.rng import global_rng as _global_rng
+
+# Start-up time: every program with a failpoint imports this module, so it leaves out
+# ``typing``, ``dataclasses`` and the engine's ``chaoskit.context`` (see _hit).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 __all__ = [
     "NO_VALUE",
@@ -364,23 +369,41 @@ def watch(name: str, callback: Callable[[bool], None]) -> Callable[[], None]:
 # --- status ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TermStatus:
+class TermStatus(Frozen):
+    __slots__ = ("fired", "remaining", "term")
+    _fields = ("term", "fired", "remaining")
     term: str
     fired: int
     remaining: int | None
 
+    def __init__(self, term: str, fired: int, remaining: int | None) -> None:
+        self._set(term=term, fired=fired, remaining=remaining)
 
-@dataclass(frozen=True, slots=True)
-class FailpointStatus:
+
+class FailpointStatus(Frozen):
     """One failpoint as :func:`status` sees it in the caller's scope."""
 
+    __slots__ = ("fired", "hits", "name", "per_term", "registered", "terms")
+    _fields = ("name", "terms", "hits", "fired", "per_term", "registered")
     name: str
     terms: str
     hits: int
     fired: int
-    per_term: tuple[TermStatus, ...] = field(default_factory=tuple)
-    registered: bool = False
+    per_term: tuple[TermStatus, ...]
+    registered: bool
+
+    def __init__(
+        self,
+        name: str,
+        terms: str,
+        hits: int,
+        fired: int,
+        per_term: tuple[TermStatus, ...] = (),
+        registered: bool = False,
+    ) -> None:
+        self._set(
+            name=name, terms=terms, hits=hits, fired=fired, per_term=per_term, registered=registered
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -468,14 +491,18 @@ def wait_until_hit(name: str, timeout: float | None = None, *, count: int = 1) -
 # --- evaluation ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(Frozen):
     """What a ``call(...)`` callback receives."""
 
+    __slots__ = ("args", "hits", "name", "term")
+    _fields = ("name", "term", "hits", "args")
     name: str
     term: Term
     hits: int
-    args: tuple[object, ...] = ()
+    args: tuple[object, ...]
+
+    def __init__(self, name: str, term: Term, hits: int, args: tuple[object, ...] = ()) -> None:
+        self._set(name=name, term=term, hits=hits, args=args)
 
 
 def _hit(name: str) -> tuple[_State | None, int]:
@@ -490,7 +517,9 @@ def _hit(name: str) -> tuple[_State | None, int]:
             _cond.notify_all()
     if state is None:
         return None, -1
-    ctx = _context.current()
+    # No scenario can be running before the engine imported chaoskit.context.
+    context = sys.modules.get("chaoskit.context")
+    ctx = context.current() if context is not None else None
     index = state.choose(ctx.rng if ctx is not None else _global_rng())
     if index >= 0:
         with _count_lock:

@@ -18,18 +18,29 @@ import atexit
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Protocol
 
 from chaoskit.errors import ConfigError
 from chaoskit.failpoints import registry
 from chaoskit.failpoints.terms import Terms, parse_entries
 
+# Start-up time: every program that uses failpoints imports this module (it applies
+# CHAOSKIT_FAILPOINTS), so ``typing`` is for the type checker only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, Protocol
+
+    class FailpointSource(Protocol):
+        """Something that feeds entries into the registry and can be stopped
+        (:class:`FileSource`, :class:`chaoskit.failpoints.http.ControlServer`)."""
+
+        def start(self) -> Any: ...
+
+        def stop(self) -> None: ...
+
 
 __all__ = [
     "STRICT_EXIT_CODE",
-    "FailpointSource",
     "FileSource",
     "apply_entries",
     "load_environment",
@@ -43,14 +54,6 @@ STRICT_EXIT_CODE = 3
 _pending: list[tuple[str, Terms]] = []
 _pending_lock = threading.Lock()
 _started: dict[str, Any] = {}
-
-
-class FailpointSource(Protocol):
-    """Something that feeds entries into the registry and can be stopped."""
-
-    def start(self) -> Any: ...
-
-    def stop(self) -> None: ...
 
 
 def _to_patcher(name: str, terms: Terms) -> bool:

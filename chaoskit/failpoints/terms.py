@@ -10,14 +10,15 @@ Every malformed input raises :class:`chaoskit.errors.ConfigError` naming the ent
 
 from __future__ import annotations
 
-import ast
 import builtins
-import random
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal
 
+from chaoskit._frozen import Frozen
 from chaoskit.errors import ConfigError
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    import random
 
 __all__ = [
     "ACTIONS",
@@ -57,12 +58,16 @@ _DOTTED = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_]\w*(?:\.[A-
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, None: 1e-3}
 
 
-@dataclass(frozen=True, slots=True)
-class Duration:
+class Duration(Frozen):
     """A duration in seconds, or a range drawn uniformly from the seeded RNG."""
 
+    __slots__ = ("high", "low")
+    _fields = ("low", "high")
     low: float
-    high: float | None = None
+    high: float | None
+
+    def __init__(self, low: float, high: float | None = None) -> None:
+        self._set(low=low, high=high)
 
     def draw(self, rng: random.Random) -> float:
         if self.high is None or self.high == self.low:
@@ -70,8 +75,7 @@ class Duration:
         return self.low + (self.high - self.low) * rng.random()
 
 
-@dataclass(frozen=True, slots=True)
-class Term:
+class Term(Frozen):
     """One term: ``[p%][n*]action[(args)]``.
 
     ``probability`` is in percent (None = always), ``count`` the number of firings left
@@ -81,11 +85,23 @@ class Term:
     ``arg_text`` keeps the argument text as written (None when there were no parens).
     """
 
+    __slots__ = ("action", "arg_text", "args", "count", "probability")
+    _fields = ("action", "probability", "count", "args", "arg_text")
     action: str
-    probability: float | None = None
-    count: int | None = None
-    args: tuple[object, ...] = ()
-    arg_text: str | None = field(default=None, compare=True)
+    probability: float | None
+    count: int | None
+    args: tuple[object, ...]
+    arg_text: str | None
+
+    def __init__(
+        self,
+        action: str,
+        probability: float | None = None,
+        count: int | None = None,
+        args: tuple[object, ...] = (),
+        arg_text: str | None = None,
+    ) -> None:
+        self._set(action=action, probability=probability, count=count, args=args, arg_text=arg_text)
 
     def __str__(self) -> str:
         out = ""
@@ -108,11 +124,15 @@ class Term:
         return self.args[0] if self.action == "return" and self.args else None
 
 
-@dataclass(frozen=True, slots=True)
-class Terms:
+class Terms(Frozen):
     """A parsed ``term->term->...`` chain; ``str()`` gives the canonical text."""
 
+    __slots__ = ("terms",)
+    _fields = ("terms",)
     terms: tuple[Term, ...]
+
+    def __init__(self, terms: tuple[Term, ...]) -> None:
+        self._set(terms=terms)
 
     def __str__(self) -> str:
         return "->".join(str(t) for t in self.terms)
@@ -134,6 +154,8 @@ class Terms:
 def _fmt_number(p: float) -> str:
     if float(p).is_integer():
         return str(int(p))
+    from decimal import Decimal  # only for fractional percentages
+
     return format(Decimal(repr(float(p))), "f")
 
 
@@ -232,6 +254,11 @@ def parse_value(text: str) -> object:
     stripped = text.strip()
     if stripped in _GO_WORDS:
         return _GO_WORDS[stripped]
+    digits = stripped[1:] if stripped[:1] in ("+", "-") else stripped
+    if digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0"):
+        return int(stripped)  # the common case, without importing ast
+    import ast
+
     try:
         return ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

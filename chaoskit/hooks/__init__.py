@@ -8,9 +8,11 @@ stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
 if TYPE_CHECKING:  # type checkers: ``probe`` is the function, not the submodule of that name
+    from typing import Any
+
     from chaoskit.hooks.probe import Probe as Probe
     from chaoskit.hooks.probe import probe as probe
 

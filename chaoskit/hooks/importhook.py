@@ -23,9 +23,16 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    Callback = Callable[[types.ModuleType], None]
+    Transform = Callable[[types.CodeType], types.CodeType]
 
 __all__ = ["ImportHook", "Watch", "hook", "when_imported"]
 
@@ -43,14 +50,10 @@ class _LazyLogger:
 
 
 if TYPE_CHECKING:
-    import logging
-
     log: logging.Logger
 else:
     log = _LazyLogger("chaoskit.hooks")  # logging loads only when used (start-up time)
 
-Callback = Callable[[types.ModuleType], None]
-Transform = Callable[[types.CodeType], types.CodeType]
 
 # Loaders whose exec_module is exactly "exec(self.get_code(name), module.__dict__)": for
 # these a watch may transform the module's code before it runs.

@@ -25,12 +25,15 @@ import sys
 import threading
 import types
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 from chaoskit.errors import ConfigError
 from chaoskit.hooks.importhook import Watch, log, when_imported
 from chaoskit.hooks.resolve import Resolved, Target, parse_target, resolve
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = [
     "PatchHandle",

@@ -14,10 +14,13 @@ from __future__ import annotations
 import functools
 import re
 import types
-from dataclasses import dataclass
-from typing import Any
 
+from chaoskit._frozen import Frozen
 from chaoskit.errors import ConfigError
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Resolved", "Target", "parse_target", "resolve"]
 
@@ -31,12 +34,16 @@ _FUNCTION = types.FunctionType
 _UNWRAP_DEPTH = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(Frozen):
     """A parsed function target: ``module:qualname``."""
 
+    __slots__ = ("module", "qualname")
+    _fields = ("module", "qualname")
     module: str
     qualname: str
+
+    def __init__(self, module: str, qualname: str) -> None:
+        self._set(module=module, qualname=qualname)
 
     @property
     def name(self) -> str:
@@ -84,8 +91,7 @@ def _first_bad(text: str) -> int:
     return len(module)
 
 
-@dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(Frozen):
     """What a target resolved to.
 
     ``owner``/``attr``: where the attribute is set when the patch wraps the attribute
@@ -94,6 +100,8 @@ class Resolved:
     swaps, already unwrapped from decorators; empty for ``kind == "attribute"``.
     """
 
+    __slots__ = ("attr", "defined_in", "functions", "kind", "owner", "raw", "target")
+    _fields = ("target", "kind", "owner", "attr", "defined_in", "raw", "functions")
     target: Target
     kind: str  # function | method | classmethod | staticmethod | property | attribute
     owner: Any
@@ -101,6 +109,26 @@ class Resolved:
     defined_in: Any
     raw: Any
     functions: tuple[types.FunctionType, ...]
+
+    def __init__(
+        self,
+        target: Target,
+        kind: str,
+        owner: Any,
+        attr: str,
+        defined_in: Any,
+        raw: Any,
+        functions: tuple[types.FunctionType, ...],
+    ) -> None:
+        self._set(
+            target=target,
+            kind=kind,
+            owner=owner,
+            attr=attr,
+            defined_in=defined_in,
+            raw=raw,
+            functions=functions,
+        )
 
     @property
     def where(self) -> str:

@@ -7,7 +7,9 @@ process (tests, embedding).
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Session", "main"]
 

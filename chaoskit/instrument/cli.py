@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc(limit=0)
         return 1
     label = f"-m {options.module}" if options.module else str(options.script)
-    session = Session(settings, label)
+    main_module = program.spec.name if options.module and program.spec is not None else None
+    session = Session(settings, label, main_module)
     try:
         session.start()
     except ConfigError as exc:

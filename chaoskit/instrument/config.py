@@ -24,58 +24,93 @@ tools and are ignored here; any other unknown key is an error.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, NamedTuple
 
 from chaoskit.errors import ConfigError
 from chaoskit.instrument.options import Options, split_entry
+
+# Start-up time: the wrapper imports this module on every run, so it avoids ``typing``
+# and ``pathlib`` (paths are strings here).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Settings", "find_pyproject", "load_settings"]
 
 _KEYS = {"failpoints", "probe", "seed", "strict", "report", "propagate", "redirect"}
 
 
-class Settings(NamedTuple):
+class Settings:
     """Everything the run applies; ``entries`` keep their source for error messages."""
 
-    entries: tuple[tuple[str, str, str], ...]  # (name, terms, source)
-    probes: tuple[str, ...]
-    seed: int | None
-    strict: bool
-    report: str | None
-    propagate: bool
-    redirects: tuple[str, ...]
-    summary: bool
+    __slots__ = (
+        "entries",
+        "probes",
+        "propagate",
+        "redirects",
+        "report",
+        "seed",
+        "strict",
+        "summary",
+    )
+
+    def __init__(
+        self,
+        *,
+        entries: tuple[tuple[str, str, str], ...],  # (name, terms, source)
+        probes: tuple[str, ...],
+        seed: int | None,
+        strict: bool,
+        report: str | None,
+        propagate: bool,
+        redirects: tuple[str, ...],
+        summary: bool,
+    ) -> None:
+        self.entries = entries
+        self.probes = probes
+        self.seed = seed
+        self.strict = strict
+        self.report = report
+        self.propagate = propagate
+        self.redirects = redirects
+        self.summary = summary
 
     @property
     def failpoints(self) -> dict[str, str]:
         return {name: terms for name, terms, _ in self.entries}
 
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Settings({fields})"
 
-def find_pyproject(start: Path) -> Path | None:
+
+def find_pyproject(start: str | os.PathLike[str]) -> str | None:
     """The nearest ``pyproject.toml`` at or above ``start``."""
-    for directory in (start, *start.parents):
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate):
             return candidate
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             return tomllib.load(fh)
     except OSError as exc:
-        raise ConfigError(f"cannot read config file: {exc.strerror}", source=str(path)) from None
+        raise ConfigError(f"cannot read config file: {exc.strerror}", source=path) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", source=str(path)) from None
+        raise ConfigError(f"invalid TOML: {exc}", source=path) from None
 
 
-def _table_from(path: Path, *, pyproject: bool) -> dict[str, Any]:
+def _table_from(path: str, *, pyproject: bool) -> dict[str, Any]:
     data = _read_toml(path)
-    if pyproject or path.name == "pyproject.toml":
+    if pyproject or os.path.basename(path) == "pyproject.toml":
         tool = data.get("tool", {})
         table = tool.get("chaoskit", {}) if isinstance(tool, dict) else {}
         return table if isinstance(table, dict) else {}
@@ -143,11 +178,13 @@ def _str_list(value: Any, key: str, source: str) -> list[str]:
 
 
 def load_settings(
-    options: Options, *, cwd: Path | None = None, environ: dict[str, str] | None = None
+    options: Options,
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Settings:
     """Merge pyproject, ``--config``, the environment and flags; validate every entry."""
     env = dict(os.environ) if environ is None else environ
-    cwd = cwd or Path.cwd()
     entries: dict[str, tuple[str, str, str]] = {}
     probes: list[str] = []
     redirects: list[str] = []
@@ -176,17 +213,17 @@ def load_settings(
                 raise ConfigError("'report' must be a path string", source=source)
             scalars["report"] = table["report"]
 
-    pyproject = find_pyproject(cwd)
-    if pyproject is not None and "chaoskit" in pyproject.read_text(errors="replace"):
+    pyproject = find_pyproject(os.getcwd() if cwd is None else cwd)
+    if pyproject is not None and "chaoskit" in _read_text(pyproject, errors="replace"):
         merge_table(_table_from(pyproject, pyproject=True), f"{pyproject} [tool.chaoskit]")
     if options.config is not None:
-        path = Path(options.config)
-        if not path.is_file():
-            raise ConfigError("config file not found", text=options.config, source="--config")
-        if path.suffix == ".toml":
-            merge_table(_table_from(path, pyproject=False), str(path))
+        path = options.config
+        if not os.path.isfile(path):
+            raise ConfigError("config file not found", text=path, source="--config")
+        if path.endswith(".toml"):
+            merge_table(_table_from(path, pyproject=False), path)
         else:
-            for name, terms, where in _entries_from_text(path.read_text(), str(path)):
+            for name, terms, where in _entries_from_text(_read_text(path), path):
                 entries[name] = (name, terms, where)
     env_text = env.get("CHAOSKIT_FAILPOINTS", "")
     if env_text.strip():
@@ -219,6 +256,11 @@ def load_settings(
     )
     validate(settings)
     return settings
+
+
+def _read_text(path: str, errors: str = "strict") -> str:
+    with open(path, encoding="utf-8", errors=errors) as fh:
+        return fh.read()
 
 
 def validate(settings: Settings) -> None:

@@ -7,8 +7,6 @@ them. Mistakes raise :class:`~chaoskit.errors.ConfigError` naming the offending 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from chaoskit.errors import ConfigError
 
 __all__ = ["USAGE", "Options", "parse_args"]
@@ -42,23 +40,65 @@ CHAOSKIT_FAILPOINTS environment variable; flags win over both.
 """
 
 
-class Options(NamedTuple):
-    """What the command line asked for (before configuration files are merged in)."""
+class Options:
+    """What the command line asked for (before configuration files are merged in).
 
-    failpoints: tuple[tuple[str, str], ...] = ()
-    probes: tuple[str, ...] = ()
-    config: str | None = None
-    report: str | None = None
-    seed: int | None = None
-    strict: bool | None = None
-    redirects: tuple[str, ...] = ()
-    propagate: bool | None = None
-    summary: bool = True
-    module: str | None = None
-    script: str | None = None
-    args: tuple[str, ...] = ()
-    help: bool = False
-    version: bool = False
+    A slotted class, not a NamedTuple: ``typing`` is not imported at the wrapper's start-up.
+    """
+
+    __slots__ = (
+        "args",
+        "config",
+        "failpoints",
+        "help",
+        "module",
+        "probes",
+        "propagate",
+        "redirects",
+        "report",
+        "script",
+        "seed",
+        "strict",
+        "summary",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        failpoints: tuple[tuple[str, str], ...] = (),
+        probes: tuple[str, ...] = (),
+        config: str | None = None,
+        report: str | None = None,
+        seed: int | None = None,
+        strict: bool | None = None,
+        redirects: tuple[str, ...] = (),
+        propagate: bool | None = None,
+        summary: bool = True,
+        module: str | None = None,
+        script: str | None = None,
+        args: tuple[str, ...] = (),
+        help: bool = False,
+        version: bool = False,
+    ) -> None:
+        self.failpoints = failpoints
+        self.probes = probes
+        self.config = config
+        self.report = report
+        self.seed = seed
+        self.strict = strict
+        self.redirects = redirects
+        self.propagate = propagate
+        self.summary = summary
+        self.module = module
+        self.script = script
+        self.args = args
+        self.help = help
+        self.version = version
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Options({fields})"
 
 
 _WITH_VALUE = {

@@ -20,12 +20,15 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Callable
-from typing import NamedTuple
+
+# Start-up time: ``typing`` and ``collections.abc`` are only needed by the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Transform = Callable[[types.CodeType], types.CodeType]
 
 __all__ = ["NoProgram", "Program", "find_program", "run_program"]
-
-Transform = Callable[[types.CodeType], types.CodeType]
 
 
 class NoProgram(Exception):
@@ -37,17 +40,31 @@ class NoProgram(Exception):
         self.exit_code = exit_code
 
 
-class Program(NamedTuple):
+class Program:
     """What to run: its code and the ``__main__`` attributes the interpreter would set."""
 
-    code: types.CodeType
-    argv0: str
-    file: str | None
-    spec: importlib.machinery.ModuleSpec | None
-    loader: object | None
-    package: str | None
-    path0: str | None  # new sys.path[0], None to keep it
-    cached: str | None = None
+    __slots__ = ("argv0", "cached", "code", "file", "loader", "package", "path0", "spec")
+
+    def __init__(
+        self,
+        *,
+        code: types.CodeType,
+        argv0: str,
+        file: str | None,
+        spec: importlib.machinery.ModuleSpec | None,
+        loader: object | None,
+        package: str | None,
+        path0: str | None,  # new sys.path[0], None to keep it
+        cached: str | None = None,
+    ) -> None:
+        self.code = code
+        self.argv0 = argv0
+        self.file = file
+        self.spec = spec
+        self.loader = loader
+        self.package = package
+        self.path0 = path0
+        self.cached = cached
 
 
 def find_program(module: str | None, script: str | None) -> Program:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
-import shutil
 import sys
-import tempfile
 import types
-from pathlib import Path
-from typing import Any
 
 from chaoskit.instrument.config import Settings
+
+# Start-up time: this module is imported on every run of the wrapper, so what only some
+# runs need (json, tempfile, shutil, signal, the failpoint machinery) is imported there.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_CONFIG", "ENV_GUARD", "STRICT_EXIT_CODE", "Session"]
 
@@ -31,23 +32,29 @@ def _log_exception(message: str) -> None:
     logging.getLogger("chaoskit.instrument").exception(message)
 
 
-BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "bootstrap")
+BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "bootstrap")
 ENV_CONFIG = "CHAOSKIT_INSTRUMENT"  # JSON settings for instrumented children
 ENV_GUARD = "CHAOSKIT_INSTRUMENT_PID"  # the pid that already activated (idempotence)
 STRICT_EXIT_CODE = 2
 
 
 class Session:
-    def __init__(self, settings: Settings, program: str) -> None:
+    """``main_module``: the module name that ``-m`` runs as ``__main__`` (its targets are
+    ``__main__``'s, so ``-f app.cli:main=... -m app.cli`` patches the running program)."""
+
+    def __init__(self, settings: Settings, program: str, main_module: str | None = None) -> None:
         self.settings = settings
         self.program = program
         self.entries = [(name, terms) for name, terms, _ in settings.entries]
-        self.main_targets = {n: t for n, t in self.entries if n.startswith("__main__:")}
+        main_names = {"__main__", main_module}
+        self.main_targets = {
+            n: t for n, t in self.entries if ":" in n and n.partition(":")[0] in main_names
+        }
         self.main_status: dict[str, str] = {}
         self.exit_code: int | None = None
         self.seed = 0
         self._stack = contextlib.ExitStack()
-        self._stats_dir: Path | None = None
+        self._stats_dir: str | None = None
         self._saved_env: dict[str, str | None] = {}
         self._probe: Any = None
         self._finished = False
@@ -76,7 +83,7 @@ class Session:
         try:
             # Redirects and the environment first: the patches may hit what they use.
             via = [self._start_redirect(spec) for spec in self.settings.redirects]
-            if self.settings.propagate:
+            if self.settings.propagate and self._instruments:
                 self._propagate([v for v in via if v is not None])
             if self.entries:
                 self._apply_entries()
@@ -86,7 +93,13 @@ class Session:
             self.stop()
             raise
         atexit.register(self.finish)
-        self._catch_sigterm()
+        if self._instruments or self.settings.report:
+            self._catch_sigterm()
+
+    @property
+    def _instruments(self) -> bool:
+        """Whether the run changes anything that children inherit or that exit must count."""
+        return bool(self.entries or self.settings.probes or self.settings.redirects)
 
     def _catch_sigterm(self) -> None:
         """On SIGTERM (default disposition only) finish, then die by SIGTERM as before."""
@@ -157,13 +170,17 @@ class Session:
         return f"{target.strip()}={host}:{port}" if port else None
 
     def _propagate(self, redirects: list[str]) -> None:
-        self._stats_dir = Path(tempfile.mkdtemp(prefix="chaoskit-instrument-"))
+        import json
+        import tempfile
+
+        self._stats_dir = tempfile.mkdtemp(prefix="chaoskit-instrument-")
         # entries were validated; the activation grammar splits on ';' outside quotes
-        child_entries = [f"{n}={t}" for n, t in self.entries if n not in self.main_targets]
+        # A child that imports the -m module by name gets its targets as usual.
+        child_entries = [f"{n}={t}" for n, t in self.entries if not n.startswith("__main__:")]
         self._set_env("CHAOSKIT_FAILPOINTS", ";".join(child_entries) or None)
         self._set_env("CHAOSKIT_SEED", str(self.seed))
         config = {
-            "stats": str(self._stats_dir),
+            "stats": self._stats_dir,
             "probes": list(self.settings.probes),
             "redirects": redirects,
         }
@@ -234,7 +251,8 @@ class Session:
             sys.stderr.write(result.to_text())
         if self.settings.report:
             try:
-                Path(self.settings.report).write_text(result.to_json())
+                with open(self.settings.report, "w", encoding="utf-8") as fh:
+                    fh.write(result.to_json())
             except OSError as exc:
                 sys.stderr.write(f"chaoskit instrument: cannot write report: {exc}\n")
         problems = result.problems() if self.settings.strict else []
@@ -265,6 +283,8 @@ class Session:
                 os.environ[key] = value
         self._saved_env.clear()
         if self._stats_dir is not None:
+            import shutil
+
             shutil.rmtree(self._stats_dir, ignore_errors=True)
             self._stats_dir = None
 

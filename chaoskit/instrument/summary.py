@@ -7,10 +7,13 @@ into one :class:`RunSummary` for the stderr summary and the ``--report`` JSON.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import Any
+
+# Start-up time: the wrapper imports this module at every exit; json loads when a report
+# is written or children reported, typing only for the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunSummary", "TargetSummary", "merge", "snapshot"]
 
@@ -103,6 +106,8 @@ class RunSummary:
         }
 
     def to_json(self) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     def to_text(self) -> str:
@@ -163,11 +168,21 @@ def snapshot(entries: list[tuple[str, str]], main_status: dict[str, str]) -> dic
     return {"pid": os.getpid(), "targets": out}
 
 
-def read_children(stats_dir: Path) -> list[dict[str, Any]]:
+def read_children(stats_dir: str) -> list[dict[str, Any]]:
+    """The snapshots that instrumented children wrote into ``stats_dir``."""
+    try:
+        names = sorted(n for n in os.listdir(stats_dir) if n.endswith(".json"))
+    except OSError:
+        return []
+    if not names:
+        return []
+    import json
+
     out = []
-    for path in sorted(stats_dir.glob("*.json")):
+    for name in names:
         try:
-            out.append(json.loads(path.read_text()))
+            with open(os.path.join(stats_dir, name), encoding="utf-8") as fh:
+                out.append(json.load(fh))
         except (OSError, ValueError):
             continue
     return out

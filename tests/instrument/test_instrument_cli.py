@@ -89,6 +89,21 @@ def test_main_targets_are_armed_before_the_module_body_runs(run, write):
     assert "unresolved" in lines["__main__:nothere"]
 
 
+def test_targets_named_after_the_dash_m_module_patch_the_running_program(run, write):
+    """``-f app.cli:main=... -m app.cli``: the module runs as ``__main__``, and its
+    targets are that program's functions (a package's ``-m pkg`` runs ``pkg.__main__``)."""
+    write("tool.py", "def f():\n    return 1\n\nprint('f', f())\n")
+    write("pkg/__init__.py", "")
+    write("pkg/__main__.py", "def g():\n    return 1\n\nprint('g', g())\n")
+    r = run("-f", "tool:f=return(2)", "-f", "tool:missing=return(0)", "-m", "tool")
+    assert r.returncode == 0 and r.stdout == "f 2\n"
+    lines = {line.split()[0]: line for line in r.stderr.splitlines() if line.startswith("  ")}
+    assert "patched" in lines["tool:f"] and "firings 1" in lines["tool:f"]
+    assert "unresolved" in lines["tool:missing"]
+    r = run("-f", "pkg.__main__:g=return(3)", "-m", "pkg")
+    assert r.returncode == 0 and r.stdout == "g 3\n"
+
+
 def test_targets_in_modules_imported_later_and_decorator_captures(run, write):
     write(
         "lib.py",

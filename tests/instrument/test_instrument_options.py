@@ -75,7 +75,7 @@ def test_nearest_pyproject_is_found_upwards(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.chaoskit]\nseed = 1\n")
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
-    assert find_pyproject(deep) == tmp_path / "pyproject.toml"
+    assert find_pyproject(deep) == str(tmp_path / "pyproject.toml")
 
 
 def test_settings_precedence_pyproject_config_env_flags(tmp_path):
