@@ -10,7 +10,6 @@ registers the exit handler that prints the summary, writes the report and enforc
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import sys
 import types
@@ -21,7 +20,11 @@ from chaoskit.instrument.config import Settings
 # runs need (json, tempfile, shutil, signal, the failpoint machinery) is imported there.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_CONFIG", "ENV_GUARD", "STRICT_EXIT_CODE", "Session"]
 
@@ -53,7 +56,9 @@ class Session:
         self.main_status: dict[str, str] = {}
         self.exit_code: int | None = None
         self.seed = 0
-        self._stack = contextlib.ExitStack()
+        # what to undo, in reverse order (an ExitStack without importing contextlib, which
+        # ``python -m`` itself does not load on 3.12+)
+        self._undo: list[Callable[[], object]] = []
         self._stats_dir: str | None = None
         self._saved_env: dict[str, str | None] = {}
         self._probe: Any = None
@@ -118,7 +123,7 @@ class Session:
             os.kill(os.getpid(), signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
-        self._stack.callback(self._restore_sigterm, on_sigterm)
+        self._undo.append(lambda: self._restore_sigterm(on_sigterm))
 
     @staticmethod
     def _restore_sigterm(handler: object) -> None:
@@ -136,36 +141,40 @@ class Session:
             os.environ[key] = value
 
     def _apply_entries(self) -> None:
-        from chaoskit.failpoints import registry
         from chaoskit.hooks.patcher import active_patches, patch_on_import
 
         # ``import chaoskit`` may already have applied CHAOSKIT_FAILPOINTS: don't stack the
         # same patch twice.
         live = {(h.target, h.terms) for h in active_patches()}
         for name, terms in self.entries:
-            if name in self.main_targets:
-                registry.enable(name, terms, scope=registry.ROOT)
-                self._stack.callback(registry.disable, name, scope=registry.ROOT)
-            elif ":" in name:
-                if (name, terms) in live:
-                    continue
-                handle = patch_on_import(name, terms)
-                self._stack.callback(handle.undo)
-            else:
-                registry.enable(name, terms, scope=registry.ROOT)
-                self._stack.callback(registry.disable, name, scope=registry.ROOT)
+            if ":" in name and name not in self.main_targets:
+                if (name, terms) not in live:
+                    self._undo.append(patch_on_import(name, terms).undo)
+            else:  # a failpoint name, or a __main__ target (armed by transform)
+                self._enable(name, terms)
+
+    def _enable(self, name: str, terms: str) -> None:
+        from chaoskit.failpoints import registry
+
+        registry.enable(name, terms, scope=registry.ROOT)
+        self._undo.append(lambda: registry.disable(name, scope=registry.ROOT))
+
+    def _enter(self, manager: AbstractContextManager[T]) -> T:
+        value = manager.__enter__()
+        self._undo.append(lambda: manager.__exit__(None, None, None))
+        return value
 
     def _start_probe(self) -> None:
         from chaoskit.hooks.probe import probe as make_probe
 
-        self._probe = self._stack.enter_context(make_probe(*self.settings.probes))
+        self._probe = self._enter(make_probe(*self.settings.probes))
 
     def _start_redirect(self, spec: str) -> str | None:
         """Start ``TARGET[=VIA]``; return ``TARGET=ADDRESS`` for children (same proxy)."""
         from chaoskit.netchaos.redirect import redirect
 
         target, _, via = spec.partition("=")
-        r = self._stack.enter_context(redirect(target.strip(), via.strip() or None))
+        r = self._enter(redirect(target.strip(), via.strip() or None))
         host, port = r.address
         return f"{target.strip()}={host}:{port}" if port else None
 
@@ -260,10 +269,11 @@ class Session:
             for t in problems:
                 what = "target" if t.kind == "function" else "failpoint"
                 sys.stderr.write(f"chaoskit instrument: strict: {what} {t.name!r} {t.status}\n")
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
+            import contextlib
+
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
             if "logging" in sys.modules:
                 sys.modules["logging"].shutdown()
             os._exit(STRICT_EXIT_CODE)
@@ -272,10 +282,12 @@ class Session:
         """Undo patches, failpoints, the probe and the environment changes."""
         if not self._finished:  # never unregister from inside the running exit handler
             atexit.unregister(self.finish)
-        try:
-            self._stack.close()
-        except Exception:
-            _log_exception("chaoskit instrument: error while undoing patches")
+        while self._undo:
+            undo = self._undo.pop()
+            try:
+                undo()
+            except Exception:
+                _log_exception("chaoskit instrument: error while undoing patches")
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
