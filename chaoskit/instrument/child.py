@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,62 @@ def activate() -> bool:
     probes: list[Any] = []
     for scope in config.get("probes") or ():
         _start_probe_when_imported(str(scope), probes)
+    main_targets = [(str(n), str(t)) for n, t in config.get("main") or ()]
+    main_status: dict[str, str] = {}
+    if main_targets:
+        _arm_mp_main_when_spawned(main_targets, main_status)
     stats = config.get("stats")
     if stats:
-        atexit.register(_write_stats, Path(stats), entries, probes)
+        _at_exit(lambda: _write_stats(Path(stats), entries, probes, main_targets, main_status))
     return True
+
+
+def _at_exit(write: Callable[[], None]) -> None:
+    """Run ``write`` once when this process ends, however it ends that can be caught.
+
+    ``atexit`` covers ordinary programs. ``multiprocessing`` children leave through
+    ``os._exit`` after running its finalizers (so a finalizer is registered when the
+    child uses multiprocessing), and pool workers are stopped by ``terminate()``, which
+    sends SIGTERM (so, while nothing else handles SIGTERM, the statistics are written
+    before the process dies by that signal as it would have).
+    """
+    state = {"started": False, "finished": False, "sigterm": False}
+
+    def once() -> None:
+        if state["started"]:
+            return
+        state["started"] = True
+        try:
+            write()
+        finally:
+            state["finished"] = True
+            if state["sigterm"]:
+                die_by_sigterm()
+
+    atexit.register(once)
+
+    def finalize_with(util: Any) -> None:
+        util.Finalize(None, once, exitpriority=0)
+
+    from chaoskit.hooks.importhook import when_imported
+
+    when_imported("multiprocessing.util", finalize_with)
+    import signal
+
+    def die_by_sigterm() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        state["sigterm"] = True
+        if state["finished"]:
+            die_by_sigterm()
+        elif not state["started"]:
+            once()
+        # else: the signal interrupted the write; once() dies when it is done
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _start_probe_when_imported(scope: str, probes: list[Any]) -> None:
@@ -89,11 +142,81 @@ def _start_probe_when_imported(scope: str, probes: list[Any]) -> None:
     watch = when_imported(module, once, now=False)
 
 
-def _write_stats(directory: Path, entries: list[tuple[str, str]], probes: list[Any]) -> None:
+def _arm_mp_main_when_spawned(targets: list[tuple[str, str]], status: dict[str, str]) -> None:
+    """Arm the program's ``__main__`` targets in a ``multiprocessing`` spawn child.
+
+    Such a child runs the parent's main script (or ``-m`` module) again as ``__mp_main__``
+    through runpy, which no import hook sees; ``multiprocessing.spawn`` does it in
+    ``_fixup_main_from_path`` / ``_fixup_main_from_name`` (private, present on CPython
+    3.11 to 3.13). After either returns, the targets are armed on the functions that the
+    script defined, which the unpickled process target then calls. ``status`` gets
+    "patched" or "unresolved" per target for the summary.
+    """
+    from chaoskit.hooks.importhook import when_imported
+
+    def wrap(spawn: Any) -> None:
+        for attr in ("_fixup_main_from_path", "_fixup_main_from_name"):
+            original = getattr(spawn, attr, None)
+            if original is None:
+                log.warning(
+                    "chaoskit: multiprocessing.spawn.%s is gone; __main__ targets "
+                    "are not armed in spawned children",
+                    attr,
+                )
+                continue
+
+            def fixup(*args: Any, _original: Any = original) -> Any:
+                result = _original(*args)
+                _arm_in(sys.modules.get("__mp_main__"), targets, status)
+                return result
+
+            setattr(spawn, attr, fixup)
+
+    when_imported("multiprocessing.spawn", wrap)
+
+
+def _arm_in(module: Any, targets: list[tuple[str, str]], status: dict[str, str]) -> None:
+    from chaoskit.errors import ConfigError
+    from chaoskit.failpoints import registry
+    from chaoskit.hooks import codeswap, patch_eval
+    from chaoskit.hooks.resolve import Target, resolve
+
+    if module is None:
+        return
+    for name, terms in targets:
+        if name in status:
+            continue
+        try:
+            found = resolve(Target(module.__name__, name.partition(":")[2]), module)
+        except ConfigError:
+            status[name] = "unresolved"
+            continue
+        registry.enable(name, terms, scope=registry.ROOT)
+        for function in found.functions:
+            codeswap.arm(
+                function,
+                name,
+                evaluate=patch_eval.evaluate,
+                evaluate_async=patch_eval.evaluate_async,
+                no_value=patch_eval.NO_VALUE,
+            )
+        status[name] = "patched" if found.functions else "unresolved"
+
+
+def _write_stats(
+    directory: Path,
+    entries: list[tuple[str, str]],
+    probes: list[Any],
+    main_targets: list[tuple[str, str]],
+    main_status: dict[str, str],
+) -> None:
     try:
         from chaoskit.instrument.summary import snapshot
 
-        snap = snapshot(entries, {}) if entries else {"pid": os.getpid(), "targets": {}}
+        # __main__ targets count only where the child armed them (spawn children)
+        named = {n for n, _ in entries}
+        counted = entries + [(n, t) for n, t in main_targets if n in main_status and n not in named]
+        snap = snapshot(counted, main_status) if counted else {"pid": os.getpid(), "targets": {}}
         if entries:
             from chaoskit.hooks.patcher import active_patches
 

@@ -190,6 +190,8 @@ class Session:
         self._set_env("CHAOSKIT_SEED", str(self.seed))
         config = {
             "stats": self._stats_dir,
+            # armed again in multiprocessing spawn children, which re-run the main script
+            "main": [[n, t] for n, t in self.main_targets.items()],
             "probes": list(self.settings.probes),
             "redirects": redirects,
         }

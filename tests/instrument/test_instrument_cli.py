@@ -203,6 +203,32 @@ def test_multiprocessing_spawn_children_are_instrumented(run, write):
     assert r.stdout.strip() == "[0, 0]"
 
 
+def test_main_targets_are_armed_in_multiprocessing_spawn_children(run, write):
+    """A spawn child re-runs the main script as ``__mp_main__``: its targets fire there
+    too, for scripts and ``-m`` modules, and the children's firings are counted."""
+    write(
+        "main.py",
+        """
+        import multiprocessing as mp
+
+        def square(x):
+            return x * x
+
+        if __name__ == '__main__':
+            with mp.get_context('spawn').Pool(1) as pool:
+                print(pool.map(square, [2, 3]))
+        """,
+    )
+    r = run("-f", "__main__:square=return(-1)", "main.py", timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[-1, -1]"
+    line = next(ln for ln in r.stderr.splitlines() if "__main__:square" in ln)
+    assert "patched" in line and "firings 2" in line, r.stderr
+    r = run("-f", "main:square=return(-2)", "-m", "main", timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[-2, -2]"
+
+
 def test_user_sitecustomize_is_chained_in_children(run, write, tmp_path):
     write("site_dir/sitecustomize.py", "import os\nos.environ['USER_SITE_RAN'] = 'yes'\n")
     write("child.py", "import os\nprint(os.environ.get('USER_SITE_RAN'))\n")
