@@ -467,3 +467,32 @@ def test_generator_with_a_non_returning_term_still_yields_and_reports_lines(app)
 
     with patch(T(app, "Base.agen"), "yield"):
         assert asyncio.run(collect()) == [1]
+
+
+def test_function_with_an_active_failpoint_decorator_can_be_patched_too(modules):
+    """Both prologues run, the one armed first first; each undo leaves the other armed."""
+    name = modules.write(
+        "decorated",
+        """
+        from chaoskit import failpoint
+
+        @failpoint("ckt-save-error")
+        def save(x):
+            return ("saved", x)
+        """,
+    )
+    mod = importlib.import_module(name)
+    original = mod.save.__code__
+    with registry.enabled("ckt-save-error", "1*return('failpoint')"):
+        with patch(f"{name}:save", "return('patch')") as p:
+            assert mod.save(1) == "failpoint"  # armed first, fires once
+            assert mod.save(2) == "patch"
+            assert p.hits == 1
+        assert mod.save(3) == ("saved", 3)  # the failpoint's count is used up
+    with patch(f"{name}:save", "1*return('patch')"):
+        with registry.enabled("ckt-save-error", "return('failpoint')"):
+            assert mod.save(4) == "patch"
+            assert mod.save(5) == "failpoint"
+        assert mod.save(6) == ("saved", 6)
+    assert mod.save(7) == ("saved", 7)
+    assert mod.save.__code__ is original
