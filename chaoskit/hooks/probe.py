@@ -15,8 +15,10 @@ and :class:`~chaoskit.events.ExceptionRaised` once each exception's fate is know
 Backends sit behind :class:`ProbeBackend` and are chosen by :func:`select_backend`:
 ``sys.monitoring`` (3.12+, local events on the code in scope, a free tool id),
 ``settrace`` (3.11, or no tool id free) or ``setprofile`` (the trace slot is taken by
-coverage.py or a debugger, which the probe never displaces). The choice and its reason
-are on the probe (``backend``, ``backend_reason``) and logged.
+coverage.py or a debugger, which the probe never displaces). Each runs its hot paths in C
+when the optional accelerator is built (:mod:`chaoskit.hooks.probe_core`; ``core``, or
+``CHAOSKIT_PROBE_CORE``, forces ``"c"`` or ``"python"``). The choices and their reasons are
+on the probe (``backend``, ``core``, ``backend_reason``) and logged.
 
 :func:`active_probes` and :meth:`Probe.loop_info` let the hang watchdog say which function
 in scope a stuck thread loops in and how many iterations it counted.
@@ -33,6 +35,7 @@ from typing import Any, Protocol
 from chaoskit import context
 from chaoskit.errors import ChaosKitError, ConfigError
 from chaoskit.events import EventBus, ExceptionRaised, IterationFinished, IterationStarted
+from chaoskit.hooks.probe_core import check_core, select_core
 from chaoskit.hooks.probe_imports import ImportWatcher
 from chaoskit.hooks.probe_scope import (
     Scope,
@@ -150,6 +153,7 @@ class Probe:
         backend: str | None = None,
         sample_interval: float = 0.05,
         sample_threshold: int = 20,
+        core: str | None = None,
     ) -> None:
         if not scopes and not sampling:
             raise ConfigError(
@@ -162,6 +166,8 @@ class Probe:
             check_importable(scope)
         if backend is not None:
             select_backend(backend)  # validates the name now
+        check_core(core)  # and the core's (or $CHAOSKIT_PROBE_CORE)
+        self._prefer_core = core
         self.scopes: tuple[Scope, ...] = tuple(parsed)
         self._names: dict[types.CodeType, str] = {}
         # id -> code: code objects compare equal by content (a reloaded module's functions
@@ -187,6 +193,7 @@ class Probe:
         self._lock = threading.RLock()
         self.backend = ""
         self.backend_reason = ""
+        self.core = ""  # "c" or "python" once started
         # scopes found wrong when their module was imported after the probe started
         self.unresolved: list[str] = []
         self.tool_id: int | None = None
@@ -201,6 +208,8 @@ class Probe:
                 self._names.update(resolve_scope(scope, self._functions))
             self._codes.update((id(code), code) for code in self._names)
             name, reason, tool = select_backend(self._prefer)
+            core_module, core, core_reason = select_core(name, self._prefer_core)
+            reason = f"{reason}; {core_reason}"
             bus = self._bus
             if bus is None:
                 run = context.current_run()
@@ -210,13 +219,14 @@ class Probe:
             backend: ProbeBackend
             if name == "sys.monitoring":
                 assert tool is not None
-                backend = SysMonitoringBackend(recorder, self._codes.values(), tool)
+                backend = SysMonitoringBackend(recorder, self._codes.values(), tool, core_module)
             elif name == "settrace":
-                backend = SettraceBackend(recorder, self._codes.values())
+                backend = SettraceBackend(recorder, self._codes.values(), core_module)
             else:
-                backend = SetprofileBackend(recorder, self._codes.values())
+                backend = SetprofileBackend(recorder, self._codes.values(), core_module)
             self._backend = backend
             self.backend, self.backend_reason, self.tool_id = name, reason, tool
+            self.core = core
             recorder.on_failure = backend.disable
             if bus is not None:
                 self._unsubscribe.append(
@@ -243,6 +253,7 @@ class Probe:
         _log.info(
             "probe started",
             backend=name,
+            core=self.core,
             reason=reason,
             scopes=[s.text for s in self.scopes],
             code_objects=len(self._codes),
@@ -421,7 +432,8 @@ class Probe:
 
     def __repr__(self) -> str:
         scopes = ", ".join(s.text for s in self.scopes)
-        return f"<Probe [{scopes}] {self._state} backend={self.backend or '?'}>"
+        core = f" core={self.core}" if self.core else ""
+        return f"<Probe [{scopes}] {self._state} backend={self.backend or '?'}{core}>"
 
 
 def _nested_of(code: types.CodeType) -> list[types.CodeType]:
@@ -439,6 +451,7 @@ def probe(
     backend: str | None = None,
     sample_interval: float = 0.05,
     sample_threshold: int = 20,
+    core: str | None = None,
 ) -> Probe:
     """A probe over ``scopes``; use it as a context manager (or ``start()``/``stop()``).
 
@@ -446,6 +459,8 @@ def probe(
     bus, if any). ``sampling``: also sample every thread's stack every ``sample_interval``
     seconds and promote code found ``sample_threshold`` frames deep to exact monitoring.
     ``backend``: force ``"sys.monitoring"``, ``"settrace"`` or ``"setprofile"``.
+    ``core``: force the C accelerator (``"c"``) or pure-Python callbacks (``"python"``);
+    default: ``$CHAOSKIT_PROBE_CORE``, else C when built.
     Scope errors raise :class:`~chaoskit.errors.ConfigError` here, before anything starts.
     """
     return Probe(
@@ -455,6 +470,7 @@ def probe(
         backend=backend,
         sample_interval=sample_interval,
         sample_threshold=sample_threshold,
+        core=core,
     )
 
 

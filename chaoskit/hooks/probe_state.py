@@ -24,7 +24,7 @@ import threading
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,7 +33,7 @@ from chaoskit.errors import ChaosError, ChaosPanic
 from chaoskit.events import Event, EventBus, ExceptionRaised, RecursionDepth
 from chaoskit.hooks.probe_scope import code_name
 
-__all__ = ["MIN_EVENT_DEPTH", "Pending", "Recorder", "ThreadState", "log"]
+__all__ = ["MIN_EVENT_DEPTH", "Pending", "Recorder", "ThreadState", "ThreadStateLike", "log"]
 
 
 class _Stderr:
@@ -89,6 +89,23 @@ class Pending:
         self.depth = 0
 
 
+class ThreadStateLike(Protocol):
+    """What the :class:`Recorder` uses of a thread's state: :class:`ThreadState` here, or the
+    C core's ``_probe_speedups.ThreadState``, which keeps the per-function info in C."""
+
+    @property
+    def ident(self) -> int: ...
+
+    @property
+    def stack(self) -> list[types.CodeType]: ...
+
+    exc: Pending | None
+
+    def resync_pop(self, code: types.CodeType) -> None: ...
+
+    def reset_peaks(self) -> None: ...
+
+
 class ThreadState:
     """One thread's view: in-scope stack, per-function info, pending exception.
 
@@ -121,6 +138,11 @@ class ThreadState:
                 del stack[pos:]
                 return
 
+    def reset_peaks(self) -> None:
+        """A new iteration starts: every function's peak depth is 0 again."""
+        for entry in list(self.info.values()):
+            entry[1] = 0
+
 
 class Recorder:
     """The backend-neutral measurement model of one probe: maxima, exceptions, events."""
@@ -129,7 +151,7 @@ class Recorder:
         self.names = names
         self.bus = bus
         self._lock = threading.Lock()
-        self._states: weakref.WeakSet[ThreadState] = weakref.WeakSet()
+        self._states: weakref.WeakSet[ThreadStateLike] = weakref.WeakSet()
         self._max: dict[str, int] = {}
         self._iter_max: dict[int | None, dict[str, int]] = {}
         self._iter_exceptions: dict[int | None, int] = {}
@@ -142,11 +164,15 @@ class Recorder:
 
     def new_thread_state(self) -> ThreadState:
         st = ThreadState(threading.get_ident())
-        with self._lock:
-            self._states.add(st)
+        self.register(st)
         return st
 
-    def states(self) -> list[ThreadState]:
+    def register(self, st: ThreadStateLike) -> None:
+        """Know ``st`` (weakly: it lives as long as its thread and backend keep it)."""
+        with self._lock:
+            self._states.add(st)
+
+    def states(self) -> list[ThreadStateLike]:
         with self._lock:
             return list(self._states)
 
@@ -155,8 +181,7 @@ class Recorder:
     def iteration_started(self, iteration: int | None) -> None:
         self.iteration = iteration
         for st in self.states():
-            for entry in list(st.info.values()):
-                entry[1] = 0
+            st.reset_peaks()
 
     def iteration_finished(self, iteration: int | None) -> None:
         for st in self.states():
@@ -182,9 +207,12 @@ class Recorder:
             name = self.names[code] = code_name(code)
         return name
 
-    def new_peak(self, st: ThreadState, code: types.CodeType, depth: int, entry: list[int]) -> None:
-        """Slow path: ``code`` reached ``depth``, deeper than this thread saw this iteration."""
-        entry[1] = depth
+    def new_peak(self, st: ThreadStateLike, code: types.CodeType, depth: int) -> None:
+        """Slow path: ``code`` reached ``depth``, deeper than this thread saw this iteration.
+
+        The caller records the thread's new peak once this returned (so an event skipped
+        at the recursion limit is tried again at the next call that deep).
+        """
         name = self.name_of(code)
         with self._lock:
             if depth > self._max.get(name, 0):
@@ -206,7 +234,7 @@ class Recorder:
 
     # --- exceptions ---------------------------------------------------------------------
 
-    def raised(self, st: ThreadState, code: types.CodeType, exc: BaseException) -> None:
+    def raised(self, st: ThreadStateLike, code: types.CodeType, exc: BaseException) -> None:
         """An exception appeared in an in-scope frame (raised there or propagated into it)."""
         pending = st.exc
         if pending is not None:
@@ -219,12 +247,12 @@ class Recorder:
             return
         st.exc = Pending(exc, self.name_of(code), self.current_iteration())
 
-    def reraised(self, st: ThreadState, exc: BaseException) -> None:
+    def reraised(self, st: ThreadStateLike, exc: BaseException) -> None:
         pending = st.exc
         if pending is not None and pending.exc is exc:
             pending.handled = False
 
-    def handled(self, st: ThreadState, code: types.CodeType, exc: BaseException) -> None:
+    def handled(self, st: ThreadStateLike, code: types.CodeType, exc: BaseException) -> None:
         """An in-scope frame caught ``exc`` (tentatively: a ``finally`` may re-raise it)."""
         pending = st.exc
         if pending is None or pending.exc is not exc:
@@ -235,7 +263,7 @@ class Recorder:
         pending.handled = True
         pending.depth = len(st.stack)
 
-    def unwound(self, st: ThreadState, exc: BaseException | None, caller_in_scope: bool) -> None:
+    def unwound(self, st: ThreadStateLike, exc: BaseException | None, caller_in_scope: bool) -> None:
         """An in-scope frame exited with ``exc`` (None: the pending one), already popped."""
         pending = st.exc
         if pending is None or (exc is not None and pending.exc is not exc):
@@ -245,7 +273,7 @@ class Recorder:
             st.exc = None
             self.resolve(pending, handled=False)
 
-    def settle(self, st: ThreadState) -> None:
+    def settle(self, st: ThreadStateLike) -> None:
         """Called on a pop: the frame that handled the pending exception has returned."""
         pending = st.exc
         if pending is not None and pending.handled and len(st.stack) < pending.depth:

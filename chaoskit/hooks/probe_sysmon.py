@@ -6,6 +6,10 @@ the probe. The events that cannot be local (``PY_UNWIND``, ``PY_THROW``, ``RAISE
 ``RERAISE``, ``EXCEPTION_HANDLED``) are global; their callbacks return after one set
 lookup for code outside the scope, and they only fire when exceptions happen.
 
+With the C core (:mod:`chaoskit.hooks.probe_core`) the callbacks are the methods of a
+``_probe_speedups.Tracker``: the same bookkeeping without a Python frame per call, calling
+the same :class:`Recorder` slow paths. The pure-Python callbacks below stay the reference.
+
 The tool id is one found free (3 or 4: 0, 1, 2 and 5 are the debugger's, coverage's, the
 profiler's and the optimizer's by convention); stopping clears every local event and
 callback before freeing it. Loop counting (for hangs) adds local ``JUMP`` events on a few
@@ -52,8 +56,16 @@ class SysMonitoringBackend:
 
     name = "sys.monitoring"
 
-    def __init__(self, recorder: Recorder, codes: Iterable[types.CodeType], tool_id: int) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        codes: Iterable[types.CodeType],
+        tool_id: int,
+        core: types.ModuleType | None = None,
+    ) -> None:
         self._rec = recorder
+        # the C core's Tracker (None: pure-Python callbacks)
+        self._tracker: Any = core.Tracker(recorder, "monitoring") if core is not None else None
         # membership by id(code): hashing a code object is slow, and equal code objects
         # (a reloaded module) are still different objects to monitor; ``_armed`` keeps
         # every code object alive, so ids are not reused while the probe runs
@@ -80,7 +92,9 @@ class SysMonitoringBackend:
         ev = mon.events
         mon.use_tool_id(self._tool, _TOOL_NAME)
         try:
-            push, pop, throw, unwind, raise_, reraise, handled = self._callbacks()
+            push, pop, throw, unwind, raise_, reraise, handled = (
+                self._callbacks() if self._tracker is None else self._c_callbacks()
+            )
             mon.register_callback(self._tool, ev.PY_START, push)
             mon.register_callback(self._tool, ev.PY_RESUME, push)
             mon.register_callback(self._tool, ev.PY_RETURN, pop)
@@ -140,6 +154,8 @@ class SysMonitoringBackend:
         with self._lock:
             for code in codes:
                 if id(code) not in self._armed:
+                    if self._tracker is not None:
+                        self._tracker.watch(code)  # before its events can fire
                     self._mon.set_local_events(self._tool, code, self._local_events)
                     self._armed[id(code)] = code
                     self._ids.add(id(code))
@@ -149,6 +165,12 @@ class SysMonitoringBackend:
         return self._tool
 
     # --- callbacks (the hot path) -------------------------------------------------------
+
+    def _c_callbacks(self) -> tuple[Any, ...]:
+        """The C core's callbacks, in the order of :meth:`_callbacks` (a throw is a push:
+        the C push checks the scope itself)."""
+        t = self._tracker
+        return t.push, t.pop, t.push, t.unwind, t.raise_, t.reraise, t.handled
 
     def _callbacks(self) -> tuple[Any, ...]:
         rec = self._rec
@@ -191,7 +213,8 @@ class SysMonitoringBackend:
                         d = 1
                 stack.append(code)
                 if d > entry[1]:
-                    new_peak(st, code, d, entry)
+                    new_peak(st, code, d)
+                    entry[1] = d
             except RecursionError:
                 pass  # the program hit the limit: skip this event, stay on
             except Exception as exc:

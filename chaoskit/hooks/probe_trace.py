@@ -12,6 +12,13 @@ the probe must not displace it): calls and returns only, so depths are exact but
 exceptions are not reported and loops are not counted. An existing profile function is
 chained, not replaced.
 
+With the C core (:mod:`chaoskit.hooks.probe_core`, CPython 3.11) the function installed
+is a ``_probe_speedups.Tracker``: called once per thread as a Python trace (or profile)
+function, it installs its C function there with ``PyEval_SetTrace``/``PyEval_SetProfile``
+(``sys.gettrace()`` still returns the Tracker), which pushes and pops in C and hands
+exceptions, lines after an exception and returns while one is pending to the same Python
+methods the pure-Python local tracer uses (``_returned``, ``_exception``, ``_line``).
+
 Both are per thread: the current thread and threads started while the probe runs are
 covered (``threading.settrace``/``setprofile``), and on CPython 3.11 threads that were
 already running too (:mod:`chaoskit.hooks.probe_threads`). Stopping restores the previous
@@ -29,7 +36,7 @@ import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from chaoskit.hooks.probe_state import Recorder, ThreadState
+from chaoskit.hooks.probe_state import Recorder, ThreadState, ThreadStateLike
 from chaoskit.hooks.probe_threads import ExistingThreads
 
 __all__ = ["SetprofileBackend", "SettraceBackend"]
@@ -58,8 +65,15 @@ class _TraceBase(abc.ABC):
     name = "trace"
     slot_kind = "trace"
 
-    def __init__(self, recorder: Recorder, codes: Iterable[types.CodeType]) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        codes: Iterable[types.CodeType],
+        core: types.ModuleType | None = None,
+    ) -> None:
         self._rec = recorder
+        self._core = core
+        self._tracker: Any = None  # the C core's Tracker, once started with it
         # membership by id(code): hashing a code object costs more than the check itself,
         # and equal code objects (a reloaded module) are different functions to watch
         self._keep: dict[int, types.CodeType] = {id(code): code for code in codes}
@@ -85,6 +99,10 @@ class _TraceBase(abc.ABC):
     def _make(self) -> TraceFn:
         """Build the trace (or profile) function this backend installs."""
 
+    @abc.abstractmethod
+    def _make_tracker(self, core: types.ModuleType) -> Any:
+        """Build the C core's Tracker that this backend installs instead."""
+
     def start(self) -> None:
         self._starter = threading.get_ident()
         self._prev = self._slot.get()
@@ -96,7 +114,13 @@ class _TraceBase(abc.ABC):
         except Exception as exc:  # never fail the start for this
             self._rec.fail_soft("preparing to reach running threads", exc)
             usable = False
-        self._fn = self._make()
+        if self._core is not None:
+            self._tracker = self._make_tracker(self._core)
+            for code in self._keep.values():
+                self._tracker.watch(code)
+            self._fn = self._tracker
+        else:
+            self._fn = self._make()
         self._slot.set(self._fn)
         self._slot.set_threading(self._fn)
         if usable:
@@ -108,6 +132,8 @@ class _TraceBase(abc.ABC):
 
     def disable(self) -> None:
         self._stopped = True
+        if self._tracker is not None:
+            self._tracker.stopped = True
 
     def stop(self) -> None:
         if self._fn is not None and self._existing is not None:
@@ -120,7 +146,7 @@ class _TraceBase(abc.ABC):
                 self._slot.set_threading(self._prev_threading)
             if self._slot.get() is self._fn:
                 self._slot.set(self._prev)
-        self._stopped = True
+        self.disable()
 
     def rearm(self) -> None:
         """Reinstall in this thread if CPython dropped the function (it does when a call of
@@ -136,6 +162,8 @@ class _TraceBase(abc.ABC):
 
     def add_codes(self, codes: Iterable[types.CodeType]) -> None:
         for code in codes:
+            if self._tracker is not None:
+                self._tracker.watch(code)
             self._keep[id(code)] = code
             self._ids.add(id(code))
 
@@ -163,7 +191,8 @@ class _TraceBase(abc.ABC):
                 d = 1
         stack.append(code)
         if d > entry[1]:
-            self._rec.new_peak(st, code, d, entry)
+            self._rec.new_peak(st, code, d)
+            entry[1] = d
 
     def count_loops(
         self, thread_id: int, codes: Sequence[types.CodeType], window: float
@@ -177,8 +206,13 @@ class SettraceBackend(_TraceBase):
     name = "settrace"
     slot_kind = "trace"
 
-    def __init__(self, recorder: Recorder, codes: Iterable[types.CodeType]) -> None:
-        super().__init__(recorder, codes)
+    def __init__(
+        self,
+        recorder: Recorder,
+        codes: Iterable[types.CodeType],
+        core: types.ModuleType | None = None,
+    ) -> None:
+        super().__init__(recorder, codes, core)
         self._ops: dict[types.CodeType, bytes] = {}
         self._count_thread: int | None = None
         self._jumps: dict[types.CodeType, int] = {}
@@ -191,6 +225,42 @@ class SettraceBackend(_TraceBase):
             ops = self._ops[code] = code.co_code
         lasti = frame.f_lasti
         return 0 <= lasti < len(ops) and ops[lasti] not in _NORMAL_EXIT
+
+    # The slow paths of an in-scope frame, shared by the Python local tracer and the C core.
+
+    def _returned(self, st: ThreadStateLike, frame: types.FrameType, arg: Any) -> None:
+        """The frame returned (already popped) while an exception is pending."""
+        if arg is None and self._unwinding(frame):
+            caller = frame.f_back
+            self._rec.unwound(st, None, caller is not None and id(caller.f_code) in self._ids)
+        else:
+            self._rec.settle(st)
+
+    def _exception(self, st: ThreadStateLike, frame: types.FrameType, arg: Any) -> None:
+        """An exception appeared in the frame: lines on until it is handled or unwinds."""
+        self._rec.raised(st, frame.f_code, arg[1])
+        if st.exc is not None:
+            frame.f_trace_lines = True
+
+    def _line(self, st: ThreadStateLike, frame: types.FrameType) -> None:
+        """A line ran after an exception (so it was handled here), or loops are counted."""
+        if self._count_thread is not None:
+            self._count_line(frame)
+        pending = st.exc
+        if pending is not None and not pending.handled:
+            self._rec.handled(st, frame.f_code, pending.exc)
+        if self._count_thread is None:
+            frame.f_trace_lines = False
+
+    def _make_tracker(self, core: types.ModuleType) -> Any:
+        return core.Tracker(
+            self._rec,
+            "trace",
+            on_return=self._returned,
+            on_exception=self._exception,
+            on_line=self._line,
+            leave=self._leave_thread,
+        )
 
     def _make(self) -> TraceFn:
         ids = self._ids
@@ -214,25 +284,11 @@ class SettraceBackend(_TraceBase):
                     else:
                         st.resync_pop(code)
                     if st.exc is not None:
-                        if arg is None and self._unwinding(frame):
-                            caller = frame.f_back
-                            rec.unwound(st, None, caller is not None and id(caller.f_code) in ids)
-                        else:
-                            rec.settle(st)
+                        self._returned(st, frame, arg)
                 elif event == "exception":
-                    st = state()
-                    rec.raised(st, code, arg[1])
-                    if st.exc is not None:
-                        frame.f_trace_lines = True
+                    self._exception(state(), frame, arg)
                 elif event == "line":
-                    if self._count_thread is not None:
-                        self._count_line(frame)
-                    st = state()
-                    pending = st.exc
-                    if pending is not None and not pending.handled:
-                        rec.handled(st, code, pending.exc)
-                    if self._count_thread is None:
-                        frame.f_trace_lines = False
+                    self._line(state(), frame)
             except RecursionError:
                 pass  # the program hit the limit: skip this event, stay on
             except Exception as exc:
@@ -270,7 +326,8 @@ class SettraceBackend(_TraceBase):
                         d = 1
                 stack.append(code)
                 if d > entry[1]:
-                    new_peak(st, code, d, entry)
+                    new_peak(st, code, d)
+                    entry[1] = d
                 frame.f_trace_lines = False
             except RecursionError:
                 pass  # the program hit the limit: skip this event, stay on
@@ -308,7 +365,10 @@ class SettraceBackend(_TraceBase):
         self._jumps = {}
         self._last_line = {}
         self._count_thread = thread_id
+        tracker = self._tracker
         try:
+            if tracker is not None:
+                tracker.count_lines = True
             for fr in frames:
                 if fr.f_trace is None:
                     fr.f_trace = self._local_for(fr)
@@ -316,6 +376,8 @@ class SettraceBackend(_TraceBase):
             time.sleep(window)
         finally:
             self._count_thread = None
+            if tracker is not None:
+                tracker.count_lines = False
             for fr in frames:
                 fr.f_trace_lines = False
         return dict(self._jumps)
@@ -336,6 +398,10 @@ class SetprofileBackend(_TraceBase):
 
     name = "setprofile"
     slot_kind = "profile"
+
+    def _make_tracker(self, core: types.ModuleType) -> Any:
+        chained = self._prev if callable(self._prev) else None
+        return core.Tracker(self._rec, "profile", leave=self._leave_thread, chained=chained)
 
     def _make(self) -> TraceFn:
         ids = self._ids
