@@ -4,11 +4,13 @@ Prints, side by side in one run, the median time (over N interleaved repeats) of
 ``fib(24)`` (~150,000 calls of ~40 ns of work each: the worst case) run
 
 - with no probe,
-- under ``chaoskit.hooks.probe`` watching it (the default backend for this Python),
+- under ``chaoskit.hooks.probe`` watching it (the default backend for this Python), once
+  with the C core (the optional accelerator, when built) and once with the pure-Python
+  callbacks,
 - under a plain ``sys.settrace`` depth counter (the classic way: a global trace function
   that counts depth for that one function and returns a local tracer for its returns),
 - under the probe's other backends (for comparison),
-- under a probe watching *another* module (the workload is out of scope),
+- under a probe watching *another* module (the workload is out of scope), both cores,
 - under the stack sampler alone (sampling every 10 ms);
 
 and the same for a tree walk that does some work in each call (``render``).
@@ -114,26 +116,26 @@ def measure(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def report(title: str, med: dict[str, float], default_backend: str) -> None:
+def report(title: str, med: dict[str, float], backend: str, cores: list[str]) -> None:
     base = med["no probe"]
     print(f"### {title}")
     for name, value in med.items():
-        print(f"{name:<44} {value * 1e3:8.2f} ms  {value / base:6.2f}x")
-    probe_added = med[f"probe in scope ({default_backend})"] - base
+        print(f"{name:<50} {value * 1e3:8.2f} ms  {value / base:6.2f}x")
     trace_added = med["plain settrace depth counter"] - base
-    share = probe_added / trace_added if trace_added > 0 else float("nan")
-    out = med[f"probe out of scope ({default_backend})"] / base
-    print(
-        f"in scope: the probe adds {share:.2f} of the settrace counter's added cost "
-        f"(goal <= 0.50): {'met' if share <= 0.5 else 'NOT met'}"
-    )
-    print(
-        f"out of scope: {out:.3f}x (goal <= 1.05x on 3.12+): {'met' if out <= 1.05 else 'NOT met'}"
-    )
+    for core in cores:
+        probe_added = med[f"probe in scope ({backend}, {core} core)"] - base
+        share = probe_added / trace_added if trace_added > 0 else float("nan")
+        out = med[f"probe out of scope ({backend}, {core} core)"] / base
+        print(
+            f"{core:>6} core: in scope it adds {share:.2f} of the settrace counter's added "
+            f"cost (goal <= 0.50: {'met' if share <= 0.5 else 'NOT met'}); out of scope "
+            f"{out:.3f}x (goal <= 1.05x on 3.12+: {'met' if out <= 1.05 else 'NOT met'})"
+        )
 
 
 def main() -> None:
     from chaoskit.hooks.probe import probe, select_backend
+    from chaoskit.hooks.probe_core import select_core
     from chaoskit.hooks.sampler import Sampler
 
     mod = _module("bench_probe_target", SOURCE)
@@ -144,11 +146,17 @@ def main() -> None:
         for b in ("sys.monitoring", "settrace", "setprofile")
         if b != default_backend and (b != "sys.monitoring" or sys.version_info >= (3, 12))
     ]
-    variants: dict[str, Callable[[], AbstractContextManager[Any]]] = {
-        "no probe": nullcontext,
-        f"probe in scope ({default_backend})": lambda: probe("bench_probe_target"),
-        f"probe out of scope ({default_backend})": lambda: probe("bench_probe_other"),
-    }
+    c_module, _, c_reason = select_core(default_backend)
+    cores = ["c", "python"] if c_module is not None else ["python"]
+    variants: dict[str, Callable[[], AbstractContextManager[Any]]] = {"no probe": nullcontext}
+    for core in cores:
+        variants[f"probe in scope ({default_backend}, {core} core)"] = lambda core=core: probe(
+            "bench_probe_target", core=core
+        )
+    for core in cores:
+        variants[f"probe out of scope ({default_backend}, {core} core)"] = lambda core=core: probe(
+            "bench_probe_other", core=core
+        )
     for name in others:
         variants[f"probe in scope ({name})"] = lambda name=name: probe(
             "bench_probe_target", backend=name
@@ -161,15 +169,18 @@ def main() -> None:
 
     tree = mod.build(8, 3)
     print(f"## probe cost: CPython {sys.version.split()[0]}, median of {REPEATS} interleaved runs")
+    print(f"default backend {default_backend}; core: {c_reason}")
     report(
         f"fib({N}): ~150,000 calls of ~40 ns each (the worst case)",
         measure(lambda: mod.fib(N), mod.fib.__code__, variants),
         default_backend,
+        cores,
     )
     report(
         "render(tree): 9,841 calls (x10) of a tree walk doing some work per call",
         measure(lambda: [mod.render(tree) for _ in range(10)], mod.render.__code__, variants),
         default_backend,
+        cores,
     )
 
 

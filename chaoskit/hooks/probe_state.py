@@ -12,8 +12,9 @@ recursion ``f -> f -> f`` is 3; mutual recursion ``even -> odd -> even`` is one 
 3 for ``even`` (and 2 for ``odd``, whose outermost frame is one higher); a function that
 does not recurse has depth 1. Frames outside the scope are not counted.
 
-The backends do the hot bookkeeping inline; this module holds the slow paths they call
-when something new happens (a new maximum, an exception) and publishes events.
+The backends do the hot bookkeeping inline (or in C, see probe_core.py); this module holds
+the slow paths they call when something new happens (a new maximum, an exception) and
+publishes events.
 """
 
 from __future__ import annotations
@@ -263,7 +264,9 @@ class Recorder:
         pending.handled = True
         pending.depth = len(st.stack)
 
-    def unwound(self, st: ThreadStateLike, exc: BaseException | None, caller_in_scope: bool) -> None:
+    def unwound(
+        self, st: ThreadStateLike, exc: BaseException | None, caller_in_scope: bool
+    ) -> None:
         """An in-scope frame exited with ``exc`` (None: the pending one), already popped."""
         pending = st.exc
         if pending is None or (exc is not None and pending.exc is not exc):

@@ -16,6 +16,7 @@ check fails, :func:`supported` says why and the probe simply does not reach thos
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import threading
 from collections.abc import Callable
@@ -37,6 +38,7 @@ class _Layout:
         self.trampoline = trampoline
 
 
+@functools.cache
 def _api() -> Any:
     api = ctypes.pythonapi
     api.PyThreadState_Get.restype = ctypes.c_void_p
@@ -113,6 +115,15 @@ def supported(kind: str) -> tuple[bool, str]:
     return True, "threads already running are reached through _PyEval_Set" + kind.title()
 
 
+@functools.cache
+def _clearer(kind: str) -> Any:
+    """The same C function with a NULL object argument (ctypes would pass None); made once
+    (each ctypes function pointer made here would stay allocated)."""
+    name = "_PyEval_SetTrace" if kind == "trace" else "_PyEval_SetProfile"
+    proto = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    return proto((name, ctypes.pythonapi))
+
+
 class ExistingThreads:
     """Installs a function in the empty ``kind`` slot of every other running thread."""
 
@@ -138,10 +149,7 @@ class ExistingThreads:
         return api._PyEval_SetTrace if self.kind == "trace" else api._PyEval_SetProfile
 
     def _clearer(self) -> Any:
-        """The same C function with a NULL object argument (ctypes would pass None)."""
-        name = "_PyEval_SetTrace" if self.kind == "trace" else "_PyEval_SetProfile"
-        proto = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-        return proto((name, ctypes.pythonapi))
+        return _clearer(self.kind)
 
     def install(self, fn: Callable[..., Any]) -> int:
         """Install ``fn`` in other threads whose slot is empty; returns how many."""

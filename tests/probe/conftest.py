@@ -1,4 +1,11 @@
-"""Fixtures for the probe tests: throwaway modules with known recursion, and backends."""
+"""Fixtures for the probe tests: throwaway modules with known recursion, and backends.
+
+The ``backend`` and ``exc_backend`` fixtures run a test once per backend *and core*: with
+the C accelerator and with the pure-Python callbacks wherever the C core has that backend
+(sys.monitoring on 3.12+, settrace and setprofile on 3.11), through ``CHAOSKIT_PROBE_CORE``.
+Other tests run the default core (C when built). A C core that is not built skips its
+variants here; ``test_probe_core.py`` fails instead when it should have been built.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from types import ModuleType
 
 import pytest
 
+from chaoskit.hooks import probe_core
 from chaoskit.hooks.probe_sysmon import free_tool_id
 
 _counter = itertools.count()
@@ -23,6 +31,26 @@ BACKEND_NAMES = (
 )
 # backends that see exceptions (setprofile only sees calls and returns)
 EXCEPTION_BACKENDS = [b for b in BACKEND_NAMES if b != "setprofile"]
+
+
+def c_core_has(backend: str) -> bool:
+    """Whether the C core accelerates ``backend`` on this Python (when it is built)."""
+    return backend == "sys.monitoring" or sys.version_info < (3, 12)
+
+
+def _with_cores(backends: list[str]) -> list[object]:
+    return [
+        pytest.param((name, core), id=f"{name}-{core}")
+        for name in backends
+        for core in (("c", "python") if c_core_has(name) else ("python",))
+    ]
+
+
+def use_core(monkeypatch: pytest.MonkeyPatch, core: str) -> None:
+    """Make probes started in this test run ``core`` (skip if the C core is not built)."""
+    if core == "c" and probe_core.load()[0] is None:
+        pytest.skip(probe_core.load()[1])
+    monkeypatch.setenv(probe_core.ENV_VAR, core)
 
 
 @pytest.fixture
@@ -58,14 +86,18 @@ def make_module(tmp_path: Path) -> Iterator[Callable[..., ModuleType | str]]:
             del sys.modules[name]
 
 
-@pytest.fixture(params=BACKEND_NAMES)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=_with_cores(BACKEND_NAMES))
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name, core = request.param
+    use_core(monkeypatch, core)
+    return str(name)
 
 
-@pytest.fixture(params=EXCEPTION_BACKENDS)
-def exc_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=_with_cores(EXCEPTION_BACKENDS))
+def exc_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name, core = request.param
+    use_core(monkeypatch, core)
+    return str(name)
 
 
 @pytest.fixture(autouse=True)
