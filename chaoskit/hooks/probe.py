@@ -41,6 +41,7 @@ from chaoskit.hooks.probe_scope import (
     Scope,
     check_importable,
     parse_scope,
+    resolve_code,
     resolve_module,
     resolve_scope,
 )
@@ -154,6 +155,7 @@ class Probe:
         sample_interval: float = 0.05,
         sample_threshold: int = 20,
         core: str | None = None,
+        pending_modules: Iterable[str] = (),
     ) -> None:
         if not scopes and not sampling:
             raise ConfigError(
@@ -162,8 +164,11 @@ class Probe:
                 text="",
             )
         parsed = [parse_scope(s) for s in scopes]
+        # modules whose code is handed to watch_module_code before it runs
+        self._pending = frozenset(pending_modules)
         for scope in parsed:
-            check_importable(scope)
+            if scope.module not in self._pending:
+                check_importable(scope)
         if backend is not None:
             select_backend(backend)  # validates the name now
         check_core(core)  # and the core's (or $CHAOSKIT_PROBE_CORE)
@@ -205,7 +210,8 @@ class Probe:
             if self._state != "new":
                 raise ChaosKitError(f"this probe was already {self._state}; make a new one")
             for scope in self.scopes:
-                self._names.update(resolve_scope(scope, self._functions))
+                if scope.module not in self._pending:
+                    self._names.update(resolve_scope(scope, self._functions))
             self._codes.update((id(code), code) for code in self._names)
             name, reason, tool = select_backend(self._prefer)
             core_module, core, core_reason = select_core(name, self._prefer_core)
@@ -370,6 +376,23 @@ class Probe:
         if found:
             self._add(found)
 
+    def watch_module_code(self, code: types.CodeType) -> None:
+        """Watch what the scopes of the pending modules name in ``code``, a module's code
+        about to run (the instrument wrapper's program, which runs as ``__main__``: its
+        functions do not exist when the probe starts). A scope that names nothing there
+        is reported in :attr:`unresolved` and logged, not raised: the program is starting.
+        """
+        found: dict[types.CodeType, str] = {}
+        for scope in self.scopes:
+            if scope.module in self._pending:
+                try:
+                    found.update(resolve_code(scope, code))
+                except ConfigError as exc:
+                    self.unresolved.append(str(exc))
+                    _log.warning("probe scope names nothing", scope=scope.text, error=str(exc))
+        if found:
+            self._add(found)
+
     def watch_codes(self, codes: Iterable[types.CodeType]) -> None:
         """Measure these code objects exactly from now on (the sampler promotes to this)."""
         rec = self._recorder
@@ -452,6 +475,7 @@ def probe(
     sample_interval: float = 0.05,
     sample_threshold: int = 20,
     core: str | None = None,
+    pending_modules: Iterable[str] = (),
 ) -> Probe:
     """A probe over ``scopes``; use it as a context manager (or ``start()``/``stop()``).
 
@@ -461,6 +485,8 @@ def probe(
     ``backend``: force ``"sys.monitoring"``, ``"settrace"`` or ``"setprofile"``.
     ``core``: force the C accelerator (``"c"``) or pure-Python callbacks (``"python"``);
     default: ``$CHAOSKIT_PROBE_CORE``, else C when built.
+    ``pending_modules``: scopes in these modules are resolved from code handed to
+    :meth:`Probe.watch_module_code` (a program about to run as ``__main__``), not at start.
     Scope errors raise :class:`~chaoskit.errors.ConfigError` here, before anything starts.
     """
     return Probe(
@@ -471,6 +497,7 @@ def probe(
         sample_interval=sample_interval,
         sample_threshold=sample_threshold,
         core=core,
+        pending_modules=pending_modules,
     )
 
 

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from chaoskit.errors import ConfigError
 
-__all__ = ["Scope", "code_name", "parse_scope", "resolve_module", "resolve_scope"]
+__all__ = [
+    "Scope",
+    "code_name",
+    "parse_scope",
+    "resolve_code",
+    "resolve_module",
+    "resolve_scope",
+]
 
 _IDENT = r"[A-Za-z_][A-Za-z_0-9]*"
 _DOTTED = rf"{_IDENT}(?:\.{_IDENT})*"
@@ -248,6 +255,35 @@ def resolve_module(
         if functions is not None:
             functions.append(fns[-1])
     return {code: f"{name}:{code.co_qualname}" for code in codes}
+
+
+_CO_OPTIMIZED = 0x1  # set on function code, not on module or class bodies
+
+
+def resolve_code(scope: Scope, code: types.CodeType) -> dict[types.CodeType, str]:
+    """Code objects of ``scope`` inside the code of a module that has not run yet.
+
+    For a program about to run as ``__main__`` (the instrument wrapper), whose functions
+    do not exist yet: a module scope is every function's code in it, a class scope the
+    code of the functions defined in the class body, a function scope its own code.
+    Raises :class:`ConfigError` when a class or function scope names nothing in it.
+    """
+    if scope.qualname is None:
+        codes = [c for c in _nested_codes(code) if c.co_flags & _CO_OPTIMIZED]
+    else:
+        named = [c for c in _nested_codes(code) if c.co_qualname == scope.qualname]
+        if not named:
+            raise ConfigError(
+                f"probe scope names nothing: module {scope.module!r} has no {scope.qualname!r}",
+                text=scope.text,
+            )
+        codes = []
+        for found in named:
+            if found.co_flags & _CO_OPTIMIZED:
+                codes.append(found)  # a function: its own code only, as resolve_module
+            else:  # a class body: the functions defined in it
+                codes += [c for c in _nested_codes(found) if c.co_flags & _CO_OPTIMIZED]
+    return {c: f"{scope.module}:{c.co_qualname}" for c in codes}
 
 
 def resolve_scope(

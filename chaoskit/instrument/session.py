@@ -50,6 +50,8 @@ class Session:
         self.program = program
         self.entries = [(name, terms) for name, terms, _ in settings.entries]
         main_names = {"__main__", main_module}
+        # modules that are the program: their targets and probe scopes apply to its code
+        self.main_names = frozenset(n for n in main_names if n)
         self.main_targets = {
             n: t for n, t in self.entries if ":" in n and n.partition(":")[0] in main_names
         }
@@ -167,7 +169,9 @@ class Session:
     def _start_probe(self) -> None:
         from chaoskit.hooks.probe import probe as make_probe
 
-        self._probe = self._enter(make_probe(*self.settings.probes))
+        self._probe = self._enter(
+            make_probe(*self.settings.probes, pending_modules=self.main_names)
+        )
 
     def _start_redirect(self, spec: str) -> str | None:
         """Start ``TARGET[=VIA]``; return ``TARGET=ADDRESS`` for children (same proxy)."""
@@ -206,16 +210,19 @@ class Session:
     # --- __main__ ------------------------------------------------------------------------
 
     def transform(self, code: types.CodeType) -> types.CodeType:
-        """Arm ``__main__``'s targeted functions in the program's code before it runs."""
-        if not self.main_targets:
-            return code
-        from chaoskit.hooks.patch_code import arm_constants
+        """Arm ``__main__``'s targeted functions in the program's code before it runs, and
+        have the probe watch the program's functions its scopes name."""
+        if self.main_targets:
+            from chaoskit.hooks.patch_code import arm_constants
 
-        wanted = {n.partition(":")[2]: n for n in self.main_targets}
-        new_code, found = arm_constants(code, wanted)
-        for qualname, name in wanted.items():
-            self.main_status[name] = "patched" if qualname in found else "unresolved"
-        return new_code
+            wanted = {n.partition(":")[2]: n for n in self.main_targets}
+            code, found = arm_constants(code, wanted)
+            for qualname, name in wanted.items():
+                self.main_status[name] = "patched" if qualname in found else "unresolved"
+        if self._probe is not None:
+            self._probe.watch_module_code(code)
+            self.notes.extend(self._probe.unresolved)
+        return code
 
     # --- exit ----------------------------------------------------------------------------
 

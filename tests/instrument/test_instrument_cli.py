@@ -304,6 +304,40 @@ def test_probe_depths_in_report_including_child_processes(run, write, tmp_path):
     assert "max depth" in r.stderr
 
 
+def test_probe_scopes_in_the_program_itself(run, write, tmp_path):
+    """The program's own functions can be probed: ``__main__`` (or the ``-m`` module's
+    name) as a module, class or function scope; a scope naming nothing is a note."""
+    write(
+        "prog.py",
+        """
+        import sys
+
+        def down(n):
+            return 0 if n == 0 else 1 + down(n - 1)
+
+        class Tree:
+            def walk(self, n):
+                return 0 if n == 0 else 1 + self.walk(n - 1)
+
+        print(down(int(sys.argv[1])), Tree().walk(7))
+        """,
+    )
+    cases = {
+        ("--probe", "__main__", "prog.py"): {"__main__:down": 21, "__main__:Tree.walk": 8},
+        ("--probe", "__main__:down", "prog.py"): {"__main__:down": 21},
+        ("--probe", "__main__:Tree", "prog.py"): {"__main__:Tree.walk": 8},
+        ("--probe", "prog:down", "-m", "prog"): {"prog:down": 21},
+    }
+    for i, (args, expected) in enumerate(cases.items()):
+        report = tmp_path / f"r{i}.json"
+        r = run("--report", str(report), *args, "20")
+        assert r.returncode == 0 and r.stdout == "20 7\n", r.stderr
+        assert json.loads(report.read_text())["max_depths"] == expected, args
+    r = run("--probe", "__main__:missing", "prog.py", "3")
+    assert r.returncode == 0 and r.stdout == "3 7\n"
+    assert "note: probe scope names nothing" in r.stderr and "'missing'" in r.stderr
+
+
 def test_help_and_version(run):
     r = run("--help")
     assert r.returncode == 0 and "--failpoint" in r.stdout and "--no-propagate" in r.stdout

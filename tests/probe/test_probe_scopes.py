@@ -10,7 +10,7 @@ import pytest
 import chaoskit.hooks
 from chaoskit.errors import ChaosKitError, ConfigError
 from chaoskit.hooks.probe import Probe, active_probes, probe
-from chaoskit.hooks.probe_scope import Scope, parse_scope
+from chaoskit.hooks.probe_scope import Scope, parse_scope, resolve_code
 
 RECURSIVE = """
 def down(n):
@@ -216,3 +216,31 @@ def test_reloaded_module_is_picked_up(make_module, backend):
         assert mod.down is not old_down
         mod.down(5)
     assert p.max_depths[f"{mod.__name__}:down"] == 6
+
+
+def test_scopes_resolve_in_module_code_that_has_not_run():
+    """A program about to run as __main__: module, class and function scopes name code."""
+    code = compile(RECURSIVE, "prog.py", "exec")
+    names = lambda scope: sorted(resolve_code(parse_scope(scope), code).values())  # noqa: E731
+    assert names("__main__") == [
+        "__main__:Outer.Inner.spin",
+        "__main__:Outer.run",
+        "__main__:down",
+    ]
+    assert names("__main__:Outer") == ["__main__:Outer.Inner.spin", "__main__:Outer.run"]
+    assert names("__main__:Outer.Inner.spin") == ["__main__:Outer.Inner.spin"]
+    with pytest.raises(ConfigError, match="has no 'nothere'"):
+        resolve_code(parse_scope("__main__:nothere"), code)
+
+
+def test_pending_module_scopes_are_watched_from_the_code_handed_over(backend):
+    """Probe(pending_modules=...) resolves those scopes from watch_module_code, then
+    measures the functions made from that code when it runs."""
+    code = compile(RECURSIVE, "prog_pending.py", "exec")
+    namespace: dict[str, object] = {"__name__": "prog_pending"}
+    with probe("prog_pending:down", backend=backend, pending_modules={"prog_pending"}) as p:
+        assert p.watched == []
+        p.watch_module_code(code)
+        exec(code, namespace)
+        namespace["down"](9)  # type: ignore[operator]
+    assert p.max_depths == {"prog_pending:down": 10}
