@@ -12,7 +12,17 @@ setup(
     ext_modules=[
         Extension(
             "chaoskit.hooks._probe_speedups",
-            sources=["chaoskit/hooks/_probe_speedups.c"],
+            # one concern a file (the map is at the top of _probe_speedups.c)
+            sources=[
+                "chaoskit/hooks/_probe_speedups.c",
+                "chaoskit/hooks/_probe_index.c",
+                "chaoskit/hooks/_probe_threadstate.c",
+                "chaoskit/hooks/_probe_tracker.c",
+                "chaoskit/hooks/_probe_monitoring.c",
+                "chaoskit/hooks/_probe_trace.c",
+            ],
+            # their shared private header: a change to it rebuilds them all
+            depends=["chaoskit/hooks/_probe_speedups.h"],
             optional=True,
         )
     ],
