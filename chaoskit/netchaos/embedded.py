@@ -194,6 +194,18 @@ class ServerHandle:
         """Run ``fn()`` on the server's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)
 
+    def reseed(self, seed: int | None) -> None:
+        """Restart the toxicity and jitter draws from ``seed`` (a scenario's, say).
+
+        A server shared by several users is started once; whoever needs reproducible
+        draws reseeds it instead of starting a server of their own.
+        """
+
+        async def apply() -> None:
+            self.server.proxies.rng.seed(seed)
+
+        self.call(apply)
+
     def stop(self) -> None:
         """Stop listeners, connections and the thread; safe to call twice."""
         thread, self._thread = self._thread, None

@@ -71,3 +71,27 @@ def test_async_server_runs_on_the_callers_loop(echo_upstream: Upstream) -> None:
             return data
 
     assert asyncio.run(main()) == b"async"
+
+
+def test_reseed_makes_toxicity_draws_reproducible(echo_upstream: Upstream) -> None:
+    """A shared server reseeded from a scenario's seed repeats the same draws."""
+
+    def refused_pattern(proxy_address: tuple[str, int]) -> list[bool]:
+        pattern = []
+        for _ in range(16):
+            with socket.create_connection(proxy_address, timeout=5) as sock:
+                try:
+                    sock.sendall(b"x")
+                    pattern.append(recv_exactly(sock, 1) != b"x")
+                except ConnectionResetError:  # refused after the accept
+                    pattern.append(True)
+        return pattern
+
+    with serve(port=0) as server:
+        proxy = Client(server.url).create("coin", echo_upstream.address)
+        proxy.add_toxic("refuse", toxicity=0.5)
+        server.reseed(1234)
+        first = refused_pattern(proxy.address)
+        server.reseed(1234)
+        assert refused_pattern(proxy.address) == first
+        assert any(first) and not all(first)

@@ -381,6 +381,39 @@ def test_toxics_added_mid_bulk_transfer_on_the_fast_path_lose_and_reorder_nothin
     assert echoed == payload
 
 
+def test_slow_readers_on_the_fast_path_get_their_bytes_intact(echo_proxy: ProxyInfo) -> None:
+    """Connections that stall their destination (partial sends, buffers lent to the
+    transport) while others keep reading into the shared receive buffer corrupt nothing."""
+    payloads = [random.Random(seed).randbytes(6 * 1024 * 1024) for seed in range(4)]
+    results: list[bytes] = [b""] * len(payloads)
+
+    def transfer(index: int) -> None:
+        payload = payloads[index]
+        with connect(echo_proxy, timeout=60) as sock:
+            writer = threading.Thread(target=sock.sendall, args=(payload,))
+            writer.start()
+            parts, got = [], 0
+            while got < len(payload):
+                data = sock.recv(4096 if index % 2 else 1 << 20)
+                if not data:
+                    break
+                parts.append(data)
+                got += len(data)
+                if index % 2 and len(parts) % 64 == 0:
+                    time.sleep(0.002)  # a slow reader: the proxy's sends to it stall
+            writer.join()
+            results[index] = b"".join(parts)
+
+    threads = [threading.Thread(target=transfer, args=(i,)) for i in range(len(payloads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for payload, echoed in zip(payloads, results, strict=True):
+        assert len(echoed) == len(payload)
+        assert echoed == payload
+
+
 def _raw(client: Client, method: str, path: str, body: object = None) -> tuple[int, dict]:
     import json
     import urllib.error
