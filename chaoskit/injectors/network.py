@@ -108,11 +108,13 @@ class _ProxyInjector(BaseInjector):
             raise RuntimeError(f"{self.name}: the proxy exists only while the run is on")
         return self.proxy.address
 
-    def _open(self) -> ProxyInfo:
+    def _open(self, ctx: RunContext) -> ProxyInfo:
         self.validate_config()
         if self.url is None:
-            self.client = Client(_acquire_shared().url)
+            shared = _acquire_shared()
             self._shared = True
+            shared.reseed(ctx.seed)  # toxicity and jitter draws follow the scenario's seed
+            self.client = Client(shared.url)
         else:
             self.client = Client(self.url)
         listen = self.listen or "127.0.0.1:0"
@@ -169,7 +171,7 @@ class ProxyToxic(_ProxyInjector):
             self.toxic_name = f"{self.name}-{ProxyToxic._serial}"
 
     def start(self, ctx: RunContext) -> None:
-        proxy = self._open()
+        proxy = self._open(ctx)
         try:
             proxy.add_toxic(
                 self.toxic_type,
@@ -231,7 +233,7 @@ class ProxyDown(_ProxyInjector):
         self._thread: threading.Thread | None = None
 
     def start(self, ctx: RunContext) -> None:
-        proxy = self._open()
+        proxy = self._open(ctx)
         self.running = True
         if self.period is None:
             proxy.disable()

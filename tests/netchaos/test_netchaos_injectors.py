@@ -181,3 +181,25 @@ def test_network_chaos_answers_maybe_network_chaos() -> None:
     assert "ok" in results and "refused" in results
     assert report.iterations == 30
     ck.maybe_network_chaos("db", 5432)  # outside a run: a no-op
+
+
+def test_toxicity_draws_follow_the_scenario_seed(echo_upstream: Upstream) -> None:
+    """The embedded server reseeds its toxicity draws from the run's seed: the same seed
+    slows the same connections."""
+
+    def pattern(seed: int) -> list[bool]:
+        slow: list[bool] = []
+        scenario = (
+            ck.scenario("seeded-toxicity")
+            .step("call", lambda _t: slow.append(roundtrip(upstream_address(echo_upstream)) > 0.04))
+            .inject("lag", injectors.proxy_latency(echo_upstream.address, "60ms", toxicity=0.5))
+            .repeat(12)
+            .seed(seed)
+            .build()
+        )
+        assert ck.run(scenario).passed
+        return slow
+
+    first = pattern(7)
+    assert 0 < sum(first) < 12  # some connections were slowed, some not
+    assert pattern(7) == first
