@@ -37,7 +37,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy chaoskit
 
-bench: install
+bench: install system-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

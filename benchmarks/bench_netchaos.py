@@ -7,7 +7,9 @@ would; the load generators and upstreams run in this process. Every figure is th
 N repeats, and each repeat measures direct and proxied back to back, so machine noise
 affects both sides alike.
 
-1. bulk throughput with no toxics, proxied / direct (goal >= 75%);
+1. bulk throughput with no toxics, proxied / direct (goal >= 75%); when Debian's ``socat``
+   is installed, also through ``socat -b 1048576`` (a proxy written in C, copying through a
+   1 MiB buffer), the ceiling a user-space proxy reaches on the same machine;
 2. added latency for small request/response (p50 and p99 per round trip, and per hop:
    a round trip crosses the proxy twice);
 3. latency toxic accuracy: a 20 ms toxic against its target;
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -99,6 +102,25 @@ def start_proxy() -> tuple[subprocess.Popen[str], Client]:
         proc.kill()
         raise SystemExit(f"the proxy did not start: {line!r}")
     return proc, Client(match.group(1))
+
+
+def start_socat(upstream: str) -> tuple[subprocess.Popen[bytes], int] | None:
+    """A C reference proxy in front of ``upstream``, or None without socat."""
+    exe = shutil.which("socat")
+    if exe is None:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listen = f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"
+    proc = subprocess.Popen([exe, "-b", "1048576", listen, f"TCP:{upstream}"])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+            return proc, port
+        time.sleep(0.02)
+    proc.kill()
+    return None
 
 
 # --- measurements ----------------------------------------------------------------------
@@ -225,25 +247,43 @@ def main() -> None:
               f"{sys.version.split()[0]}, {psutil.cpu_count()} cpus")  # fmt: skip
 
         # 1. throughput
-        direct_t, proxied_t, ratios = [], [], []
-        cpu_before = proxy_ps.cpu_times()
+        socat = start_socat(sink_up.address)
+        direct_t, proxied_t, ratios, socat_t, vs_socat = [], [], [], [], []
+        proxy_cpu = 0.0
         for i in range(bulk_repeats):
-            if i % 2:  # alternate the order so that drifting noise hits both sides
+            # alternate the order so that drifting noise hits every side alike
+            before = proxy_ps.cpu_times()
+            if i % 2:
                 p = bulk(p_sink.port, bulk_size)
                 d = bulk(sink_up.port, bulk_size)
             else:
                 d = bulk(sink_up.port, bulk_size)
                 p = bulk(p_sink.port, bulk_size)
+            after = proxy_ps.cpu_times()
+            proxy_cpu += after.user - before.user + after.system - before.system
             direct_t.append(d)
             proxied_t.append(p)
             ratios.append(p / d)
+            if socat is not None:
+                s = bulk(socat[1], bulk_size)
+                socat_t.append(s)
+                vs_socat.append(p / s)
+        if socat is not None:
+            socat[0].kill()
+            socat[0].wait()
         print(f"\n1. bulk throughput, {bulk_size // MiB} MiB, no toxics, {bulk_repeats} pairs")
         print(f"   direct loopback   {statistics.median(direct_t):9.0f} MB/s")
         print(f"   through proxy     {statistics.median(proxied_t):9.0f} MB/s")
         print(f"   ratio             {statistics.median(ratios):9.1%}   (goal >= 75%)")
-        cpu_after = proxy_ps.cpu_times()
+        if socat is not None:
+            ceiling = statistics.median(s / d for s, d in zip(socat_t, direct_t, strict=True))
+            print(f"   through socat     {statistics.median(socat_t):9.0f} MB/s"
+                  f"   ({ceiling:.1%} of direct: a C proxy's ceiling here)")  # fmt: skip
+            print(f"   proxy / socat     {statistics.median(vs_socat):9.1%}")
+        else:
+            print("   (install socat to compare with a proxy written in C)")
         gib = bulk_repeats * bulk_size / (1024 * MiB)
-        cpu = (cpu_after.user - cpu_before.user + cpu_after.system - cpu_before.system) / gib
+        cpu = proxy_cpu / gib
         print(f"   proxy CPU per GiB {cpu:9.2f} s      (capacity on a free core ~{1 / cpu:.1f} GiB/s;"
               f" {psutil.cpu_count()} cpus, load {psutil.getloadavg()[0]:.1f})")  # fmt: skip
 
