@@ -110,21 +110,25 @@ class _ProxyInjector(BaseInjector):
 
     def _open(self, ctx: RunContext) -> ProxyInfo:
         self.validate_config()
-        if self.url is None:
-            shared = _acquire_shared()
-            self._shared = True
-            shared.reseed(ctx.seed)  # toxicity and jitter draws follow the scenario's seed
-            self.client = Client(shared.url)
-        else:
-            self.client = Client(self.url)
-        listen = self.listen or "127.0.0.1:0"
-        existing = self.client.find(self.proxy_name)
-        if existing is not None and existing.upstream == self.upstream:
-            self.proxy = existing if existing.enabled else existing.enable()
-        else:
-            self.proxy = self.client.ensure(self.proxy_name, self.upstream, listen)
-        if self.redirect:
-            self._redirect = Redirect(self.upstream, self.proxy.listen).start()
+        try:
+            if self.url is None:
+                shared = _acquire_shared()
+                self._shared = True
+                shared.reseed(ctx.seed)  # toxicity and jitter draws follow the scenario's seed
+                self.client = Client(shared.url)
+            else:
+                self.client = Client(self.url)
+            listen = self.listen or "127.0.0.1:0"
+            existing = self.client.find(self.proxy_name)
+            if existing is not None and existing.upstream == self.upstream:
+                self.proxy = existing if existing.enabled else existing.enable()
+            else:
+                self.proxy = self.client.ensure(self.proxy_name, self.upstream, listen)
+            if self.redirect:
+                self._redirect = Redirect(self.upstream, self.proxy.listen).start()
+        except BaseException:
+            self._close()  # a failed start releases the shared server and any redirect
+            raise
         return self.proxy
 
     def _close(self) -> None:
@@ -234,11 +238,16 @@ class ProxyDown(_ProxyInjector):
 
     def start(self, ctx: RunContext) -> None:
         proxy = self._open(ctx)
-        self.running = True
         if self.period is None:
-            proxy.disable()
+            try:
+                proxy.disable()
+            except BaseException:
+                self._close()
+                raise
+            self.running = True
             self.emit(ctx, "down", detail=f"{proxy.name} {proxy.listen}")
             return
+        self.running = True
         self._halt.clear()
         self._thread = threading.Thread(
             target=self._flap, args=(ctx, proxy), name=f"chaoskit-{self.name}", daemon=True
@@ -303,6 +312,14 @@ def proxy_slicer(
     """Cut data into pieces of about ``average_size`` bytes, ``delay`` apart."""
     if isinstance(average_size, bool) or not isinstance(average_size, int) or average_size <= 0:
         raise ConfigError(f"proxy_slicer average_size must be a positive int, got {average_size!r}")
+    if (
+        isinstance(size_variation, bool)
+        or not isinstance(size_variation, int)
+        or size_variation < 0
+    ):
+        raise ConfigError(
+            f"proxy_slicer size_variation must be a non-negative int, got {size_variation!r}"
+        )
     attrs = {
         "average_size": average_size,
         "size_variation": size_variation,

@@ -33,6 +33,16 @@ _REASONS = {
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
 _CHUNKED = re.compile(rb"^transfer-encoding:.*chunked", re.I | re.M)
 _MAX_LINE = 64 * 1024
+_REQUEST_LINE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d", re.S)
+
+
+def _not_a_request(head: bytes) -> bool:
+    """True once ``head`` (an unfinished request head) cannot be HTTP/1.x."""
+    head = head.lstrip(b"\r\n")
+    line_end = head.find(b"\n")
+    if line_end < 0:
+        return len(head) > _MAX_LINE
+    return len(head) > _MAX_LINE or not _REQUEST_LINE.match(head[:line_end])
 
 
 class RequestFramer:
@@ -157,6 +167,11 @@ class HttpErrorStage(StageBase):
             data = b""
             end = self.head.find(b"\r\n\r\n")
             if end < 0:
+                if _not_a_request(self.head):
+                    # Not HTTP/1.x (or an endless head): stop inspecting, forward as is.
+                    held, self.head = self.head, b""
+                    self.framer.opaque, self.framer.mode = True, "opaque"
+                    await out(Chunk(held, chunk.ts))
                 return None
             head, data = self.head[: end + 4], self.head[end + 4 :]
             self.head = b""

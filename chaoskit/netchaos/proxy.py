@@ -88,6 +88,7 @@ class Proxy:
         self.counters: dict[str, list[int]] = {stream: [0, 0] for stream in STREAMS}
         self.toxic_counters: dict[str, int] = {}
         self._server: asyncio.Server | None = None
+        self.deleted = False  # set by the registry: a deleted proxy never listens again
 
     # --- JSON ----------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class Proxy:
 
     async def start(self) -> None:
         """Bind the listener and rewrite ``listen`` to the bound address (500 on failure)."""
-        if self._server is not None:
+        if self._server is not None or self.deleted:
             return
         loop = asyncio.get_running_loop()
         try:
@@ -119,6 +120,9 @@ class Proxy:
             )
         except (OSError, ValueError) as exc:
             raise ApiError(500, f"listen tcp {self.listen}: {exc}") from None
+        if self.deleted or self._server is not None:  # deleted (or started) while binding
+            server.close()
+            return
         sockname = server.sockets[0].getsockname()
         self.listen = format_address(str(sockname[0]), int(sockname[1]))
         self._server = server

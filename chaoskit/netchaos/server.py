@@ -8,6 +8,7 @@ It runs on one event loop; :mod:`chaoskit.netchaos.api` maps HTTP requests onto 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 from collections.abc import Mapping
@@ -69,6 +70,8 @@ def decode_proxy(body: Any, where: str = "") -> dict[str, Any]:
     if raw_toxics is not None and not isinstance(raw_toxics, list):
         raise _bad("cannot unmarshal into field toxics: expected an array")
     toxics = [decode_toxic(t) for t in raw_toxics or []]
+    if len({toxic.name for toxic in toxics}) < len(toxics):  # checked before any change
+        raise ApiError(409, "toxic already exists")
     return {
         "name": name,
         "listen": listen,
@@ -95,6 +98,7 @@ class ProxyServer:
 
     def __init__(self, seed: int | None = None, log: Any = None) -> None:
         self.proxies: dict[str, Proxy] = {}
+        self._creating: set[str] = set()  # names whose listener is being bound
         self.rng = random.Random(seed)
         self.log = log if log is not None else make_logger()
 
@@ -108,19 +112,21 @@ class ProxyServer:
 
     async def create(self, spec: Mapping[str, Any]) -> Proxy:
         """Create and start a proxy from :func:`decode_proxy` output (409 if it exists)."""
-        if spec["name"] in self.proxies:
+        if spec["name"] in self.proxies or spec["name"] in self._creating:
             raise ApiError(409, "proxy already exists")
         proxy = Proxy(
             spec["name"], spec["listen"], spec["upstream"], enabled=spec["enabled"],
             rng=self.rng, log=self.log,
         )  # fmt: skip
-        names: set[str] = set()
-        for toxic in spec.get("toxics", ()):
-            if toxic.name in names:
-                raise ApiError(409, "toxic already exists")
-            names.add(toxic.name)
-        if proxy.enabled:
-            await proxy.start()
+        names = [toxic.name for toxic in spec.get("toxics", ())]
+        if len(set(names)) < len(names):  # before binding: nothing to undo
+            raise ApiError(409, "toxic already exists")
+        self._creating.add(proxy.name)  # a concurrent create of that name is 409 meanwhile
+        try:
+            if proxy.enabled:
+                await proxy.start()
+        finally:
+            self._creating.discard(proxy.name)
         for toxic in spec.get("toxics", ()):
             proxy.add_toxic(toxic)
         self.proxies[proxy.name] = proxy
@@ -144,7 +150,8 @@ class ProxyServer:
         if upstream and upstream != proxy.upstream:
             restart = True
         if restart:
-            old_listen = proxy.listen
+            old_listen, old_upstream = proxy.listen, proxy.upstream
+            was_running = proxy.running
             await proxy.stop()
             proxy.listen = listen or proxy.listen
             proxy.upstream = upstream or proxy.upstream
@@ -152,14 +159,18 @@ class ProxyServer:
                 try:
                     await proxy.start()
                 except ApiError:
-                    proxy.listen = old_listen
+                    # A failed bind changes nothing: the old addresses and listener are back.
+                    proxy.listen, proxy.upstream = old_listen, old_upstream
+                    if was_running:
+                        with contextlib.suppress(ApiError):
+                            await proxy.start()
                     raise
         if enabled is not None and enabled != proxy.enabled:
-            proxy.enabled = enabled
             if enabled:
-                await proxy.start()
+                await proxy.start()  # a failed bind leaves the proxy disabled
             else:
                 await proxy.stop()
+            proxy.enabled = enabled
         elif enabled is False and proxy.running:
             await proxy.stop()
         return proxy
@@ -167,6 +178,7 @@ class ProxyServer:
     async def delete(self, name: str) -> None:
         proxy = self.get(name)
         del self.proxies[name]
+        proxy.deleted = True  # an update still binding it must not leave a listener behind
         await proxy.stop()
 
     async def populate(self, body: Any) -> list[Proxy]:
@@ -191,15 +203,24 @@ class ProxyServer:
 
     async def reset(self) -> None:
         """Re-enable every proxy and remove every toxic; deletes nothing."""
-        for proxy in self.proxies.values():
+        failure: ApiError | None = None
+        for proxy in list(self.proxies.values()):
             proxy.remove_all_toxics()
+        for proxy in list(self.proxies.values()):
             if not proxy.enabled or not proxy.running:
+                try:
+                    await proxy.start()
+                except ApiError as exc:  # the others are still re-enabled
+                    failure = failure or exc
+                    continue
                 proxy.enabled = True
-                await proxy.start()
+        if failure is not None:
+            raise failure
 
     async def close(self) -> None:
         """Stop every proxy (listeners and connections)."""
         for proxy in list(self.proxies.values()):
+            proxy.deleted = True
             await proxy.stop()
         self.proxies.clear()
 

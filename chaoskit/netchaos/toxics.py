@@ -105,11 +105,9 @@ def _number(value: Any, what: str) -> float:
 def _attributes(kind: str, raw: Any, current: Mapping[str, int | float]) -> dict[str, int | float]:
     schema = TOXIC_TYPES[kind]
     attrs: dict[str, int | float] = {k: current.get(k, v) for k, v in schema.items()}
-    if raw is None:
-        return attrs
-    if not isinstance(raw, Mapping):
+    if raw is not None and not isinstance(raw, Mapping):
         raise _bad("cannot unmarshal attributes: expected an object")
-    for key, value in lower_keys(raw).items():
+    for key, value in lower_keys(raw or {}).items():
         if key not in schema or value is None:
             continue
         number = _number(value, f"attributes.{key}")
@@ -117,7 +115,7 @@ def _attributes(kind: str, raw: Any, current: Mapping[str, int | float]) -> dict
             attrs[key] = number
         else:
             attrs[key] = round(number)
-    _check(kind, attrs)
+    _check(kind, attrs)  # also without attributes: a bandwidth's default rate 0 is invalid
     return attrs
 
 

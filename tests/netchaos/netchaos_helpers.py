@@ -43,10 +43,15 @@ class Upstream:
             conn.close()
 
     def close(self) -> None:
+        # close() alone does not wake the thread blocked in accept(): shut the socket down
+        # first, so that no test leaves its accept thread behind for the next ones to count.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         for conn in self.conns:
             with contextlib.suppress(OSError):
                 conn.close()
+        self._thread.join(5)
 
 
 def echo(conn: socket.socket) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -15,6 +16,9 @@ from netchaos_helpers import Upstream, connect, recv_all, recv_exactly
 
 from chaoskit.netchaos import VERSION, ServerHandle
 from chaoskit.netchaos.client import ApiResponseError, Client
+from chaoskit.netchaos.proxy import split_address
+from chaoskit.netchaos.server import ProxyServer, decode_proxy
+from chaoskit.netchaos.toxics import ApiError
 
 
 def call(
@@ -84,6 +88,107 @@ def test_failed_bind_is_500_and_stores_nothing(server: ServerHandle) -> None:
         assert call(server, "GET", "/proxies")[1] == {}
     finally:
         taken.close()
+
+
+def test_failed_bind_on_update_keeps_the_old_addresses_and_listener(
+    server: ServerHandle, echo_upstream: Upstream
+) -> None:
+    proxy = Client(server.url).create("moving", echo_upstream.address)
+    before = proxy.refresh().listen
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        status, body, _ = call(server, "POST", "/proxies/moving",
+                               {"listen": f"127.0.0.1:{port}", "upstream": "127.0.0.1:1"})  # fmt: skip
+        assert status == 500 and "address already in use" in body["error"].lower()
+    finally:
+        taken.close()
+    after = call(server, "GET", "/proxies/moving")[1]
+    assert (after["listen"], after["upstream"], after["enabled"]) == (
+        before, echo_upstream.address, True)  # fmt: skip
+    with connect(proxy) as sock:  # the old listener still serves
+        sock.sendall(b"ping")
+        assert recv_exactly(sock, 4) == b"ping"
+
+
+def test_failed_bind_on_enable_leaves_the_proxy_disabled(server: ServerHandle) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        assert call(server, "POST", "/proxies", {"name": "off", "upstream": "127.0.0.1:1",
+                                                  "listen": listen, "enabled": False})[0] == 201  # fmt: skip
+        status, body, _ = call(server, "POST", "/proxies/off", {"enabled": True})
+        assert status == 500 and "address already in use" in body["error"].lower()
+        assert call(server, "GET", "/proxies/off")[1]["enabled"] is False
+    finally:
+        taken.close()
+
+
+def test_reset_removes_every_toxic_even_when_a_proxy_cannot_be_reenabled(
+    server: ServerHandle, echo_upstream: Upstream
+) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        call(server, "POST", "/proxies", {"name": "a-blocked", "upstream": "127.0.0.1:1",
+                                          "listen": listen, "enabled": False})  # fmt: skip
+        other = Client(server.url).create("b-other", echo_upstream.address)
+        other.add_toxic("latency", latency=1000)
+        other.disable()
+        status, body, _ = call(server, "POST", "/reset")
+        assert status == 500 and "address already in use" in body["error"].lower()
+        assert other.toxics() == [] and other.refresh().enabled is True
+        assert call(server, "GET", "/proxies/a-blocked")[1]["enabled"] is False
+        with connect(other) as sock:
+            sock.sendall(b"ping")
+            assert recv_exactly(sock, 4) == b"ping"
+    finally:
+        taken.close()
+
+
+def test_concurrent_creates_of_one_name_bind_one_listener() -> None:
+    # Two API requests for one name overlap while the first binds its listener.
+    async def main() -> list[Any]:
+        srv = ProxyServer(seed=1)
+        spec = decode_proxy({"name": "same", "upstream": "127.0.0.1:1"})
+        results = await asyncio.gather(
+            *(srv.create(dict(spec)) for _ in range(5)), return_exceptions=True
+        )
+        await srv.close()
+        return results
+
+    results = asyncio.run(main())
+    created = [r for r in results if not isinstance(r, BaseException)]
+    assert len(created) == 1
+    assert all(isinstance(r, ApiError) and r.status == 409 for r in results if r not in created)
+    for proxy in created:  # closing the server closed every listener it bound
+        with pytest.raises(OSError):
+            socket.create_connection(split_address(proxy.listen), timeout=2).close()
+
+
+def test_deleting_a_proxy_while_an_update_rebinds_it_leaves_no_listener() -> None:
+    async def main() -> str:
+        srv = ProxyServer(seed=1)
+        proxy = await srv.create(decode_proxy({"name": "p", "upstream": "127.0.0.1:1"}))
+        # the update stops the old listener, then binds a new one; the delete lands between
+        await asyncio.gather(
+            srv.update("p", {"listen": "127.0.0.1:0"}), srv.delete("p"), return_exceptions=True
+        )
+        listen = proxy.listen
+        running = proxy.running
+        await srv.close()
+        assert not running and srv.proxies == {}
+        return listen
+
+    host, port = split_address(asyncio.run(main()))
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=2).close()
 
 
 def test_lenient_decoding(server: ServerHandle, echo_upstream: Upstream) -> None:
@@ -241,6 +346,27 @@ def test_populate(server: ServerHandle, echo_upstream: Upstream) -> None:
         {"name": "z", "upstream": "127.0.0.1:1"}, {"upstream": "127.0.0.1:1"}])  # fmt: skip
     assert (status, body["error"]) == (400, "missing required field: name at proxy 2")
     assert "z" not in client.proxies()
+
+
+def test_populate_validates_duplicate_toxic_names_before_any_change(
+    server: ServerHandle, echo_upstream: Upstream
+) -> None:
+    client = Client(server.url)
+    keep = client.create("keep", echo_upstream.address)
+    keep.add_toxic("noop")
+    dup = [{"type": "noop", "name": "n"}, {"type": "latency", "name": "n"}]
+    status, body, _ = call(server, "POST", "/populate", [
+        {"name": "first", "upstream": echo_upstream.address},
+        {"name": "keep", "upstream": "127.0.0.1:1", "toxics": dup},
+    ])  # fmt: skip
+    assert (status, body["error"]) == (409, "toxic already exists")
+    proxies = client.proxies()
+    assert set(proxies) == {"keep"}
+    assert proxies["keep"].listen == keep.listen and len(proxies["keep"].toxic_list) == 1
+    status, body, _ = call(server, "POST", "/proxies",
+                           {"name": "other", "upstream": "127.0.0.1:1", "toxics": dup})  # fmt: skip
+    assert (status, body["error"]) == (409, "toxic already exists")
+    assert "other" not in client.proxies()
 
 
 def test_version_and_metrics(server: ServerHandle, echo_upstream: Upstream) -> None:

@@ -159,6 +159,21 @@ def test_http_error_must_read_requests(client: Client, http_upstream: str) -> No
         proxy.add_toxic("http_error", stream="downstream")
 
 
+def test_http_error_forwards_traffic_that_is_not_http_unchanged(
+    client: Client, echo_proxy: ProxyInfo
+) -> None:
+    # A Redis command, a line that is not a request line, then a head with no end in sight:
+    # none may be held back waiting for a "\r\n\r\n" that never comes.
+    echo_proxy.add_toxic("http_error", stream="upstream", status=503, first=1)
+    for payload in (b"*1\r\n$4\r\nPING\r\n", b"hello there\n", b"GET /" + b"a" * 70_000):
+        with connect(echo_proxy, timeout=5) as sock:
+            sock.sendall(payload)
+            assert recv_exactly(sock, len(payload)) == payload
+    with connect(echo_proxy) as sock:  # HTTP is still answered
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert recv_all(sock).startswith(b"HTTP/1.1 503 ")
+
+
 def test_http_error_waits_for_the_end_of_a_chunked_body(client: Client, http_upstream: str) -> None:
     proxy = client.create("web5", http_upstream)
     proxy.add_toxic("http_error", stream="upstream", status=502, first=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -157,6 +158,29 @@ def test_bad_arguments_are_config_errors() -> None:
     with pytest.raises(ck.ConfigError, match="error"):
         ck.scenario("bad").step("s", lambda _t: None).inject(
             "x", injectors.network_chaos(error="gremlins")).build()  # fmt: skip
+    with pytest.raises(ck.ConfigError, match="size_variation"):
+        injectors.proxy_slicer("127.0.0.1:1", 10, size_variation=-3)
+
+
+@pytest.mark.parametrize("kind", ["latency", "down"])
+def test_a_failed_start_releases_the_shared_server(kind: str) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"  # busy: creating the proxy fails
+        injector = (
+            injectors.proxy_latency("127.0.0.1:1", "5ms", listen=listen)
+            if kind == "latency"
+            else injectors.proxy_down("127.0.0.1:1", listen=listen)
+        )
+        scenario = ck.scenario("busy").step("s", lambda _t: None).inject("x", injector).build()
+        with pytest.raises(ck.ChaosKitError, match="address already in use"):
+            ck.run(scenario)
+        assert network._shared == [] and network._shared_refs == 0
+        assert not [t for t in threading.enumerate() if t.name == "chaoskit-netchaos"]
+    finally:
+        taken.close()
 
 
 def test_network_chaos_answers_maybe_network_chaos() -> None:

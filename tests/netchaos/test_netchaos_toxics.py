@@ -136,6 +136,19 @@ def test_bandwidth_rejects_non_positive_rate(client: Client, echo_proxy: ProxyIn
     assert echo_proxy.toxics() == []
 
 
+def test_bandwidth_and_slicer_without_attributes_are_rejected(
+    client: Client, echo_proxy: ProxyInfo
+) -> None:
+    # Every attribute defaults to 0, so a missing, null or empty attributes object means
+    # rate 0 / average_size 0: rejected like an explicit 0, never stored.
+    for kind, word in (("bandwidth", "rate"), ("slicer", "average_size")):
+        for extra in ({}, {"attributes": None}, {"attributes": {}}):
+            status, body = _raw(client, "POST", "/proxies/echo/toxics", {"type": kind, **extra})
+            assert status == 400, (kind, extra, body)
+            assert word in body["error"]
+    assert echo_proxy.toxics() == []
+
+
 def test_slicer_piece_counts_match_toxiproxy() -> None:
     rng = random.Random(7)
     sizes = slice_sizes(480_000, 1024, 512, rng)
