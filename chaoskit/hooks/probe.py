@@ -390,6 +390,12 @@ class Probe:
                 except ConfigError as exc:
                     self.unresolved.append(str(exc))
                     _log.warning("probe scope names nothing", scope=scope.text, error=str(exc))
+            elif scope.qualname is None:
+                # a package scope whose submodule is the program (``--probe pkg -m pkg``
+                # runs ``pkg.__main__``): that module's functions are in the scope too
+                for name in sorted(self._pending):
+                    if scope.watches(name):
+                        found.update(resolve_code(Scope(name), code))
         if found:
             self._add(found)
 

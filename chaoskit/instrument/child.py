@@ -52,12 +52,28 @@ def activate() -> bool:
         except Exception:
             log.exception("chaoskit: redirect %s not started in child process", spec)
     probes: list[Any] = []
+    # the names of the parent's program (``__main__``, the ``-m`` module): a spawn child
+    # runs that program again as ``__mp_main__``, which no import hook sees
+    main_modules = [str(m) for m in config.get("main_modules") or ("__main__",)]
+    main_scopes: list[str] = []
     for scope in config.get("probes") or ():
+        module, _, qualname = str(scope).partition(":")
+        if module in main_modules:
+            main_scopes.append(str(scope))
+            continue
         _start_probe_when_imported(str(scope), probes)
+        if not qualname:  # a package whose submodule is the program (-m pkg: pkg.__main__)
+            main_scopes += [m for m in main_modules if m.startswith(module + ".")]
     main_targets = [(str(n), str(t)) for n, t in config.get("main") or ()]
     main_status: dict[str, str] = {}
-    if main_targets:
-        _arm_mp_main_when_spawned(main_targets, main_status)
+    if main_targets or main_scopes:
+        _arm_mp_main_when_spawned(
+            main_targets,
+            main_status,
+            main_scopes=main_scopes,
+            main_modules=main_modules,
+            probes=probes,
+        )
     stats = config.get("stats")
     if stats:
         _at_exit(lambda: _write_stats(Path(stats), entries, probes, main_targets, main_status))
@@ -142,17 +158,47 @@ def _start_probe_when_imported(scope: str, probes: list[Any]) -> None:
     watch = when_imported(module, once, now=False)
 
 
-def _arm_mp_main_when_spawned(targets: list[tuple[str, str]], status: dict[str, str]) -> None:
-    """Arm the program's ``__main__`` targets in a ``multiprocessing`` spawn child.
+def _arm_mp_main_when_spawned(
+    targets: list[tuple[str, str]],
+    status: dict[str, str],
+    *,
+    main_scopes: list[str] | None = None,
+    main_modules: list[str] | None = None,
+    probes: list[Any] | None = None,
+) -> None:
+    """Arm the program's ``__main__`` targets and probe scopes in a ``multiprocessing``
+    spawn child.
 
     Such a child runs the parent's main script (or ``-m`` module) again as ``__mp_main__``
     through runpy, which no import hook sees; ``multiprocessing.spawn`` does it in
     ``_fixup_main_from_path`` / ``_fixup_main_from_name`` (private, present on CPython
-    3.11 to 3.13). After either returns, the targets are armed on the functions that the
-    script defined, which the unpickled process target then calls. ``status`` gets
-    "patched" or "unresolved" per target for the summary.
+    3.11 to 3.13), and both run the code through ``runpy._run_module_code``: the targets
+    are armed in that code before it runs (:func:`_prepare_mp_main`, as the wrapper does
+    for ``__main__``), and a probe over the scopes naming the program (``main_scopes``,
+    appended to ``probes``) watches the armed code. Targets not found among the code's
+    constants are armed after the fix-up returns, on the functions the script defined.
+    ``status`` gets "patched" or "unresolved" per target for the summary.
     """
     from chaoskit.hooks.importhook import when_imported
+
+    def run_watched(original: Any) -> Any:
+        import runpy
+
+        run_module_code = runpy._run_module_code  # type: ignore[attr-defined]
+
+        def capture(code: Any, *args: Any, **kwargs: Any) -> Any:
+            runpy._run_module_code = run_module_code  # type: ignore[attr-defined]
+            try:
+                code = _prepare_mp_main(code, targets, status, main_scopes, main_modules, probes)
+            except Exception:
+                log.exception("chaoskit: __main__ targets and probe scopes not prepared")
+            return run_module_code(code, *args, **kwargs)
+
+        runpy._run_module_code = capture  # type: ignore[attr-defined]
+        try:
+            return original()
+        finally:
+            runpy._run_module_code = run_module_code  # type: ignore[attr-defined]
 
     def wrap(spawn: Any) -> None:
         for attr in ("_fixup_main_from_path", "_fixup_main_from_name"):
@@ -166,13 +212,44 @@ def _arm_mp_main_when_spawned(targets: list[tuple[str, str]], status: dict[str, 
                 continue
 
             def fixup(*args: Any, _original: Any = original) -> Any:
-                result = _original(*args)
+                result = run_watched(lambda: _original(*args))
                 _arm_in(sys.modules.get("__mp_main__"), targets, status)
                 return result
 
             setattr(spawn, attr, fixup)
 
     when_imported("multiprocessing.spawn", wrap)
+
+
+def _prepare_mp_main(
+    code: Any,
+    targets: list[tuple[str, str]],
+    status: dict[str, str],
+    main_scopes: list[str] | None,
+    main_modules: list[str] | None,
+    probes: list[Any] | None,
+) -> Any:
+    """Arm the targets in the program's code before it runs as ``__mp_main__`` (as the
+    wrapper does for ``__main__``), then hand the armed code to a probe over the program's
+    scopes. Targets not found among the code's constants are left to :func:`_arm_in`."""
+    if targets:
+        from chaoskit.failpoints import registry
+        from chaoskit.hooks.patch_code import arm_constants
+
+        wanted = {n.partition(":")[2]: n for n, _ in targets if n not in status}
+        code, found = arm_constants(code, wanted)
+        for name, terms in targets:
+            if name not in status and name.partition(":")[2] in found:
+                registry.enable(name, terms, scope=registry.ROOT)
+                status[name] = "patched"
+    if main_scopes and probes is not None:
+        from chaoskit.hooks.probe import probe as make_probe
+
+        p = make_probe(*main_scopes, pending_modules=frozenset(main_modules or ()))
+        p.__enter__()
+        probes.append(p)
+        p.watch_module_code(code)
+    return code
 
 
 def _arm_in(module: Any, targets: list[tuple[str, str]], status: dict[str, str]) -> None:

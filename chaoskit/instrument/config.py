@@ -109,11 +109,16 @@ def _read_toml(path: str) -> dict[str, Any]:
 
 
 def _table_from(path: str, *, pyproject: bool) -> dict[str, Any]:
+    """The chaoskit settings of a TOML file: ``[tool.chaoskit]`` of a pyproject.toml; in
+    any other file, ``[tool.chaoskit]`` if it has one (a pyproject-style file under another
+    name), else its top level."""
     data = _read_toml(path)
+    tool = data.get("tool", {})
+    table = tool.get("chaoskit") if isinstance(tool, dict) else None
     if pyproject or os.path.basename(path) == "pyproject.toml":
-        tool = data.get("tool", {})
-        table = tool.get("chaoskit", {}) if isinstance(tool, dict) else {}
         return table if isinstance(table, dict) else {}
+    if isinstance(table, dict):
+        return table
     return data
 
 

@@ -149,7 +149,11 @@ class Session:
         # same patch twice.
         live = {(h.target, h.terms) for h in active_patches()}
         for name, terms in self.entries:
-            if ":" in name and name not in self.main_targets:
+            module = name.partition(":")[0] if ":" in name else None
+            # A target named after the -m module is armed in the program by transform; the
+            # patch also reaches the module when the program imports it by name (a second
+            # copy of it, as under plain ``python -m``). Its handle enables the failpoint.
+            if module is not None and module != "__main__":
                 if (name, terms) not in live:
                     self._undo.append(patch_on_import(name, terms).undo)
             else:  # a failpoint name, or a __main__ target (armed by transform)
@@ -197,6 +201,8 @@ class Session:
             # armed again in multiprocessing spawn children, which re-run the main script
             "main": [[n, t] for n, t in self.main_targets.items()],
             "probes": list(self.settings.probes),
+            # probe scopes naming these are watched in the code spawn children re-run
+            "main_modules": sorted(self.main_names),
             "redirects": redirects,
         }
         self._set_env(ENV_CONFIG, json.dumps(config))

@@ -229,6 +229,60 @@ def test_main_targets_are_armed_in_multiprocessing_spawn_children(run, write):
     assert r.stdout.strip() == "[-2, -2]"
 
 
+def test_probe_scopes_of_the_program_measure_multiprocessing_spawn_children(run, write, tmp_path):
+    """``--probe __main__`` (or ``__main__:func``, or the ``-m`` module's name) measures the
+    program's functions in spawn children too, which re-run it as ``__mp_main__``."""
+    write(
+        "main.py",
+        """
+        import multiprocessing as mp
+
+        def down(n):
+            return 0 if n == 0 else 1 + down(n - 1)
+
+        if __name__ == '__main__':
+            with mp.get_context('spawn').Pool(1) as pool:
+                print(pool.map(down, [12]))
+        """,
+    )
+    cases = {
+        ("--probe", "__main__", "main.py"): {"__main__:down": 13},
+        ("--probe", "__main__:down", "main.py"): {"__main__:down": 13},
+        ("--probe", "main:down", "-m", "main"): {"main:down": 13},
+        # an armed target swaps the code: the probe watches the armed code
+        ("-f", "__main__:down=0%return(1)", "--probe", "__main__", "main.py"): {
+            "__main__:down": 13
+        },
+    }
+    for i, (args, expected) in enumerate(cases.items()):
+        report = tmp_path / f"r{i}.json"
+        r = run("--report", str(report), *args, timeout=180)
+        assert r.returncode == 0 and r.stdout.strip() == "[12]", r.stderr
+        assert json.loads(report.read_text())["max_depths"] == expected, (args, r.stderr)
+
+
+def test_target_named_after_the_dash_m_module_also_patches_that_module_imported_by_name(run, write):
+    """``-f app.cli:helper=... -m app.cli`` patches the running program, and also the second
+    copy of ``app.cli`` that the program gets when something imports it by name."""
+    write("app/__init__.py", "")
+    write(
+        "app/cli.py",
+        """
+        def helper(n):
+            return n * 2
+
+        if __name__ == '__main__':
+            import app.other
+            print(helper(1), app.other.use())
+        """,
+    )
+    write("app/other.py", "from app.cli import helper\n\ndef use():\n    return helper(5)\n")
+    r = run("-f", "app.cli:helper=return(-1)", "-m", "app.cli")
+    assert r.returncode == 0 and r.stdout.strip() == "-1 -1", r.stderr
+    line = next(ln for ln in r.stderr.splitlines() if "app.cli:helper" in ln)
+    assert "patched" in line and "hits 2" in line and "firings 2" in line, r.stderr
+
+
 def test_user_sitecustomize_is_chained_in_children(run, write, tmp_path):
     write("site_dir/sitecustomize.py", "import os\nos.environ['USER_SITE_RAN'] = 'yes'\n")
     write("child.py", "import os\nprint(os.environ.get('USER_SITE_RAN'))\n")
@@ -336,6 +390,21 @@ def test_probe_scopes_in_the_program_itself(run, write, tmp_path):
     r = run("--probe", "__main__:missing", "prog.py", "3")
     assert r.returncode == 0 and r.stdout == "3 7\n"
     assert "note: probe scope names nothing" in r.stderr and "'missing'" in r.stderr
+
+
+def test_package_probe_scope_measures_the_programs_own_dunder_main(run, write, tmp_path):
+    """``--probe pkg -m pkg``: the package scope covers its submodules, including
+    ``pkg.__main__``, the program itself (run as ``__main__``, never imported)."""
+    write("pkg/__init__.py", "def lib():\n    return 1\n")
+    write(
+        "pkg/__main__.py",
+        "import pkg\n\ndef down(n):\n    return 0 if n == 0 else 1 + down(n - 1)\n\n"
+        "print(down(6), pkg.lib())\n",
+    )
+    report = tmp_path / "r.json"
+    r = run("--report", str(report), "--probe", "pkg", "-m", "pkg")
+    assert r.returncode == 0 and r.stdout == "6 1\n", r.stderr
+    assert json.loads(report.read_text())["max_depths"] == {"pkg.__main__:down": 7, "pkg:lib": 1}
 
 
 def test_help_and_version(run):

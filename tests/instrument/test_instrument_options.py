@@ -110,6 +110,23 @@ def test_bad_pyproject_settings_name_file_and_key(tmp_path, toml, needle):
     assert "pyproject.toml" in str(info.value)
 
 
+def test_config_toml_file_with_a_tool_chaoskit_table_is_read_not_ignored(tmp_path):
+    """``--config chaos.toml`` holding a pyproject-style ``[tool.chaoskit]`` table applies
+    it (it used to be taken for another tool's table and silently ignored), and its
+    unknown keys are errors as in pyproject.toml."""
+    cfg = tmp_path / "chaos.toml"
+    cfg.write_text('[tool.chaoskit]\nfailpoints = { "a" = "return(1)" }\nseed = 3\n')
+    s = load_settings(parse_args(["--config", str(cfg), "s.py"]), cwd=tmp_path, environ={})
+    assert s.failpoints == {"a": "return(1)"} and s.seed == 3
+    cfg.write_text("[tool.chaoskit]\nfailpoint = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'failpoint'") as info:
+        load_settings(parse_args(["--config", str(cfg), "s.py"]), cwd=tmp_path, environ={})
+    assert "chaos.toml" in str(info.value)
+    cfg.write_text("seed = 4\n[tool.other]\nx = 1\n")  # top-level keys still work
+    s = load_settings(parse_args(["--config", str(cfg), "s.py"]), cwd=tmp_path, environ={})
+    assert s.seed == 4
+
+
 def test_missing_config_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(
