@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 
+from chaoskit._frozen import Frozen
 from chaoskit.errors import ConfigError
 from chaoskit.instrument.options import Options, split_entry
 
@@ -39,7 +40,7 @@ __all__ = ["Settings", "find_pyproject", "load_settings"]
 _KEYS = {"failpoints", "probe", "seed", "strict", "report", "propagate", "redirect"}
 
 
-class Settings:
+class Settings(Frozen):
     """Everything the run applies; ``entries`` keep their source for error messages."""
 
     __slots__ = (
@@ -52,6 +53,24 @@ class Settings:
         "strict",
         "summary",
     )
+    _fields = (
+        "entries",
+        "probes",
+        "seed",
+        "strict",
+        "report",
+        "propagate",
+        "redirects",
+        "summary",
+    )
+    entries: tuple[tuple[str, str, str], ...]
+    probes: tuple[str, ...]
+    seed: int | None
+    strict: bool
+    report: str | None
+    propagate: bool
+    redirects: tuple[str, ...]
+    summary: bool
 
     def __init__(
         self,
@@ -65,22 +84,20 @@ class Settings:
         redirects: tuple[str, ...],
         summary: bool,
     ) -> None:
-        self.entries = entries
-        self.probes = probes
-        self.seed = seed
-        self.strict = strict
-        self.report = report
-        self.propagate = propagate
-        self.redirects = redirects
-        self.summary = summary
+        self._set(
+            entries=entries,
+            probes=probes,
+            seed=seed,
+            strict=strict,
+            report=report,
+            propagate=propagate,
+            redirects=redirects,
+            summary=summary,
+        )
 
     @property
     def failpoints(self) -> dict[str, str]:
         return {name: terms for name, terms, _ in self.entries}
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Settings({fields})"
 
 
 def find_pyproject(start: str | os.PathLike[str]) -> str | None:

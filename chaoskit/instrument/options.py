@@ -7,6 +7,7 @@ them. Mistakes raise :class:`~chaoskit.errors.ConfigError` naming the offending 
 
 from __future__ import annotations
 
+from chaoskit._frozen import Frozen
 from chaoskit.errors import ConfigError
 
 __all__ = ["USAGE", "Options", "parse_args"]
@@ -40,10 +41,11 @@ CHAOSKIT_FAILPOINTS environment variable; flags win over both.
 """
 
 
-class Options:
+class Options(Frozen):
     """What the command line asked for (before configuration files are merged in).
 
-    A slotted class, not a NamedTuple: ``typing`` is not imported at the wrapper's start-up.
+    A :class:`~chaoskit._frozen.Frozen` value, not a NamedTuple: ``typing`` is not imported
+    at the wrapper's start-up.
     """
 
     __slots__ = (
@@ -62,6 +64,36 @@ class Options:
         "summary",
         "version",
     )
+    _fields = (
+        "failpoints",
+        "probes",
+        "config",
+        "report",
+        "seed",
+        "strict",
+        "redirects",
+        "propagate",
+        "summary",
+        "module",
+        "script",
+        "args",
+        "help",
+        "version",
+    )
+    failpoints: tuple[tuple[str, str], ...]
+    probes: tuple[str, ...]
+    config: str | None
+    report: str | None
+    seed: int | None
+    strict: bool | None
+    redirects: tuple[str, ...]
+    propagate: bool | None
+    summary: bool
+    module: str | None
+    script: str | None
+    args: tuple[str, ...]
+    help: bool
+    version: bool
 
     def __init__(
         self,
@@ -81,24 +113,22 @@ class Options:
         help: bool = False,
         version: bool = False,
     ) -> None:
-        self.failpoints = failpoints
-        self.probes = probes
-        self.config = config
-        self.report = report
-        self.seed = seed
-        self.strict = strict
-        self.redirects = redirects
-        self.propagate = propagate
-        self.summary = summary
-        self.module = module
-        self.script = script
-        self.args = args
-        self.help = help
-        self.version = version
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Options({fields})"
+        self._set(
+            failpoints=failpoints,
+            probes=probes,
+            config=config,
+            report=report,
+            seed=seed,
+            strict=strict,
+            redirects=redirects,
+            propagate=propagate,
+            summary=summary,
+            module=module,
+            script=script,
+            args=args,
+            help=help,
+            version=version,
+        )
 
 
 _WITH_VALUE = {

@@ -21,6 +21,8 @@ import os
 import sys
 import types
 
+from chaoskit._frozen import Frozen
+
 # Start-up time: ``typing`` and ``collections.abc`` are only needed by the type checker.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,10 +42,28 @@ class NoProgram(Exception):
         self.exit_code = exit_code
 
 
-class Program:
+class Program(Frozen):
     """What to run: its code and the ``__main__`` attributes the interpreter would set."""
 
     __slots__ = ("argv0", "cached", "code", "file", "loader", "package", "path0", "spec")
+    _fields = (
+        "code",
+        "argv0",
+        "file",
+        "spec",
+        "loader",
+        "package",
+        "path0",
+        "cached",
+    )
+    code: types.CodeType
+    argv0: str
+    file: str | None
+    spec: importlib.machinery.ModuleSpec | None
+    loader: object | None
+    package: str | None
+    path0: str | None
+    cached: str | None
 
     def __init__(
         self,
@@ -57,14 +77,16 @@ class Program:
         path0: str | None,  # new sys.path[0], None to keep it
         cached: str | None = None,
     ) -> None:
-        self.code = code
-        self.argv0 = argv0
-        self.file = file
-        self.spec = spec
-        self.loader = loader
-        self.package = package
-        self.path0 = path0
-        self.cached = cached
+        self._set(
+            code=code,
+            argv0=argv0,
+            file=file,
+            spec=spec,
+            loader=loader,
+            package=package,
+            path0=path0,
+            cached=cached,
+        )
 
 
 def find_program(module: str | None, script: str | None) -> Program:

@@ -178,3 +178,16 @@ def test_session_applies_each_entry_once_and_stop_undoes_everything(monkeypatch,
     assert sys.modules["sess_lib_q"].f() == 1
     assert dict(os.environ) == before
     del sys.modules["sess_lib_q"]
+
+
+def test_options_and_settings_are_immutable_values(tmp_path):
+    """Parsed options and merged settings compare by value and cannot be changed later."""
+    args = ["-f", "a=return(1)", "--seed", "3", "prog.py", "x"]
+    assert parse_args(args) == parse_args(args)
+    assert parse_args(args) != parse_args([*args[:-1], "y"])
+    settings = load_settings(parse_args(args), cwd=tmp_path, environ={})
+    assert settings == load_settings(parse_args(args), cwd=tmp_path, environ={})
+    with pytest.raises(AttributeError, match="frozen"):
+        settings.seed = 4  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="frozen"):
+        parse_args(args).module = "m"  # type: ignore[misc]
